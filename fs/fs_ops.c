@@ -1,0 +1,1630 @@
+/*
+ * fs_ops.c - the FUSE operations: POSIX semantics over an object store.
+ *
+ * Design: how a mount stays consistent
+ * ------------------------------------
+ * Objects are immutable versions; a file on the mount is "the current version
+ * of a key". Three rules keep every reader on one whole version:
+ *
+ * 1. Readers read a snapshot file. open() for reading resolves the key to a
+ *    version (from the cache if it was confirmed with the store less than
+ *    -o freshness ago, else with a conditional GET that transfers no body
+ *    when nothing changed) and keeps an fd on that version's cache entry.
+ *    A newer version is written to a new file and renamed over the entry, so
+ *    the reader's fd keeps its version to the end, whatever other readers,
+ *    writers or mounts do.
+ *
+ * 2. Writers write a private staging file. open() for writing makes (or
+ *    joins) the node's staging file on local disk, seeded with the committed
+ *    content unless O_TRUNC. Nothing written is visible to readers until
+ *    flush (close) or fsync commits the staging file as one store put; the
+ *    put's error is close()'s and fsync()'s error, and a failed put leaves the
+ *    stored version untouched. Names matching -o tmpnames (editor and
+ *    mkstemp-style temporaries) stay local until renamed onto a real name,
+ *    which is then one put: the write-temp-then-rename idiom costs exactly
+ *    one upload and the target is never missing.
+ *
+ * 3. The kernel's page cache only ever holds one version per inode. The
+ *    high-level API gives one kernel inode per path, shared by every version
+ *    of the key, so the kernel's cached size and pages must be managed:
+ *    - getattr is answered from memory (attr/entry timeouts are 0, so the
+ *      kernel asks on every lookup) and we remember which version's
+ *      attributes we told the kernel last (kernel_etag);
+ *    - while page-cache readers are open, getattr keeps reporting the
+ *      version they read (pinned), so the kernel never shrinks their size;
+ *    - a reader uses the page cache only if its version is the one the
+ *      kernel believes in and the one already in the page cache or no
+ *      page-cache reader is open; keep_cache is set exactly when the page
+ *      cache already holds this version, so unchanged content is served by
+ *      the kernel and changed content is never served stale;
+ *    - every other reader, and every writer, uses direct I/O, which neither
+ *      reads nor fills the page cache;
+ *    - O_TRUNC arrives as a setattr (atomic_o_trunc is off) whose reply is
+ *      the committed size, so a writer truncating never shrinks the size
+ *      that same-mount readers of the committed version depend on.
+ *
+ * Freshness: metadata (getattr) and content (open) are each trusted for
+ * -o freshness after the store confirmed them; a listing confirms the
+ * metadata of every entry at once, so `ls -l` costs one list.
+ *
+ * Not here: store protocols (backends/), the cache file format (cache.c),
+ * option parsing and daemon life (main.c, options.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fd_copy.h"
+#include "fs.h"
+#include "log.h"
+
+enum node_type { NODE_UNKNOWN, NODE_FILE, NODE_DIR, NODE_ABSENT };
+
+/* A file's write state, shared by every write handle on this mount. */
+struct staging {
+	pthread_mutex_t io; /* serialises writes, truncates and commits */
+	int fd;
+	uint64_t size;      /* protected by io */
+	bool dirty;         /* protected by io: differs from the committed version */
+	bool pending;       /* protected by fs->lock: created here, never committed */
+	bool local_only;    /* protected by fs->lock: a temporary name, never uploaded */
+	bool excl;          /* protected by fs->lock: created with O_EXCL */
+	unsigned writers;   /* protected by fs->lock */
+};
+
+struct node {
+	struct node *hnext;
+	char *key;            /* "" for the root */
+	bool detached;        /* replaced by a rename: no longer in the table */
+	unsigned handles;     /* open handles pointing here (keeps detached nodes) */
+	enum node_type type;
+	int64_t meta_at;      /* monotonic ms when type/meta were confirmed */
+	struct store_meta meta; /* NODE_FILE: latest committed version known */
+	bool local_dir;       /* made by mkdir on this mount */
+	char cached_etag[STORE_ETAG_MAX]; /* version in the cache entry */
+	int64_t content_at;   /* monotonic ms when cached_etag was confirmed */
+	int64_t fetched_at;   /* wall-clock s of that confirmation */
+	bool stale_served;    /* last open served the cache without the store */
+	char page_etag[STORE_ETAG_MAX];   /* version the page cache may hold */
+	char kernel_etag[STORE_ETAG_MAX]; /* version whose attrs the kernel has */
+	unsigned pc_readers;  /* open readers using the page cache */
+	struct store_meta pinned; /* what getattr reports while pc_readers */
+	struct staging *stg;  /* NULL unless written on this mount */
+};
+
+struct handle {
+	struct node *node;
+	int fd;               /* reader: cache entry (body at CACHE_HDR); -1 else */
+	uint64_t size;        /* reader: size of the version */
+	bool writer;
+	bool append;
+	bool live;            /* reads the node's staging file (local-only names) */
+	bool page_cache;
+};
+
+struct fs {
+	struct fs_config cfg;
+	char *url;
+	char **tmpnames;
+	struct store *store;
+	struct cache *cache;
+	pthread_mutex_t lock; /* protects the node table and node fields */
+	struct node **buckets;
+	size_t nbuckets, nnodes;
+	struct timespec mounted_at; /* the time directories show */
+};
+
+#define ROOT_KEY ""
+#define RESERVED ".fallbackfs"
+
+static struct fs *fs_get(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool fresh(const struct fs *fs, int64_t at)
+{
+	return at != 0 && mono_ms() - at <= fs->cfg.freshness_ms;
+}
+
+/* FUSE paths start with '/'; keys do not. */
+static const char *key_of(const char *path)
+{
+	return path[0] == '/' ? path + 1 : path;
+}
+
+/* Keys the filesystem will not map to objects: ours, or invalid. */
+static int path_check(const char *key)
+{
+	size_t n = sizeof(RESERVED) - 1;
+
+	if (key[0] == '\0')
+		return 0;
+	if (strncmp(key, RESERVED, n) == 0 && (key[n] == '\0' || key[n] == '/'))
+		return -EPERM;
+	if (strlen(key) >= STORE_KEY_MAX)
+		return -ENAMETOOLONG;
+	return store_key_check(key);
+}
+
+static const char *base_name(const char *key)
+{
+	const char *s = strrchr(key, '/');
+
+	return s ? s + 1 : key;
+}
+
+/* Is this a name that editors and mkstemp use for temporaries? */
+static bool is_tmpname(const struct fs *fs, const char *key)
+{
+	for (char **p = fs->tmpnames; p && *p; p++)
+		if (fnmatch(*p, base_name(key), 0) == 0)
+			return true;
+	return false;
+}
+
+/* FNV-1a over the key. */
+static size_t hash_key(const char *key)
+{
+	size_t h = 1469598103934665603ull;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h;
+}
+
+/* Find key in the table (fs->lock held). */
+static struct node *node_find(struct fs *fs, const char *key)
+{
+	for (struct node *n = fs->buckets[hash_key(key) & (fs->nbuckets - 1)]; n; n = n->hnext)
+		if (strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+/* Double the table when it is as full as it has buckets (fs->lock held). */
+static void table_grow(struct fs *fs)
+{
+	size_t nb = fs->nbuckets * 2;
+	struct node **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return; /* a fuller table is slower, not wrong */
+	for (size_t i = 0; i < fs->nbuckets; i++) {
+		for (struct node *n = fs->buckets[i], *next; n; n = next) {
+			next = n->hnext;
+			n->hnext = b[hash_key(n->key) & (nb - 1)];
+			b[hash_key(n->key) & (nb - 1)] = n;
+		}
+	}
+	free(fs->buckets);
+	fs->buckets = b;
+	fs->nbuckets = nb;
+}
+
+static void table_insert(struct fs *fs, struct node *n)
+{
+	size_t i;
+
+	if (fs->nnodes >= fs->nbuckets)
+		table_grow(fs);
+	i = hash_key(n->key) & (fs->nbuckets - 1);
+	n->hnext = fs->buckets[i];
+	fs->buckets[i] = n;
+	fs->nnodes++;
+}
+
+static void table_remove(struct fs *fs, struct node *n)
+{
+	struct node **pp = &fs->buckets[hash_key(n->key) & (fs->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == n) {
+			*pp = n->hnext;
+			fs->nnodes--;
+			return;
+		}
+	}
+}
+
+/* Find or create the node of key (fs->lock held); NULL on ENOMEM. */
+static struct node *node_get(struct fs *fs, const char *key)
+{
+	struct node *n = node_find(fs, key);
+
+	if (n)
+		return n;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->key = strdup(key);
+	if (!n->key) {
+		free(n);
+		return NULL;
+	}
+	table_insert(fs, n);
+	return n;
+}
+
+static void staging_free(struct staging *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	pthread_mutex_destroy(&s->io);
+	free(s);
+}
+
+static void node_free(struct node *n)
+{
+	staging_free(n->stg);
+	free(n->key);
+	free(n);
+}
+
+/* Drop a handle's reference; frees detached nodes nobody uses (fs->lock held). */
+static void node_unref(struct node *n)
+{
+	n->handles--;
+	if (n->detached && n->handles == 0)
+		node_free(n);
+}
+
+/* Take node n out of the namespace (a rename replaced it) (fs->lock held). */
+static void node_detach(struct fs *fs, struct node *n)
+{
+	table_remove(fs, n);
+	n->detached = true;
+	if (n->handles == 0)
+		node_free(n);
+}
+
+/* Record a confirmed version of key (fs->lock held). */
+static void node_set_file(struct node *n, const struct store_meta *m)
+{
+	n->type = NODE_FILE;
+	n->meta = *m;
+	n->meta_at = mono_ms();
+}
+
+/* Does the node exist on this mount, whatever the store says? */
+static bool node_local(const struct node *n)
+{
+	return n->local_dir || (n->stg && (n->stg->pending || n->stg->local_only));
+}
+
+/* Fill a stat for a node (fs->lock held); also records what the kernel was
+ * told, which decides page-cache use at open. */
+static void fill_stat(struct fs *fs, struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_uid = fs->cfg.uid;
+	st->st_gid = fs->cfg.gid;
+	st->st_blksize = 128 * 1024;
+	if (n->type == NODE_DIR || n->local_dir || n->key[0] == '\0') {
+		st->st_mode = S_IFDIR | (0777 & ~fs->cfg.umask);
+		st->st_nlink = 2;
+		st->st_mtim = st->st_ctim = st->st_atim = fs->mounted_at;
+		return;
+	}
+	st->st_mode = S_IFREG | (0666 & ~fs->cfg.umask);
+	st->st_nlink = 1;
+	if (n->stg && (n->stg->pending || n->stg->local_only) && n->type != NODE_FILE) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		st->st_size = (off_t)n->stg->size;
+		st->st_mtim = st->st_ctim = st->st_atim = now;
+		n->kernel_etag[0] = '\0';
+	} else {
+		const struct store_meta *m = n->pc_readers ? &n->pinned : &n->meta;
+
+		st->st_size = (off_t)m->size;
+		st->st_mtim.tv_sec = m->mtime_ns / 1000000000;
+		st->st_mtim.tv_nsec = m->mtime_ns % 1000000000;
+		st->st_ctim = st->st_atim = st->st_mtim;
+		memcpy(n->kernel_etag, m->etag, sizeof(n->kernel_etag));
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+/* Ask the store what key is now: an object, a prefix, or nothing. */
+static int resolve(struct fs *fs, const char *key)
+{
+	struct store_list_page page = { 0 };
+	struct store_meta m;
+	struct node *n;
+	char *prefix = NULL;
+	int ret;
+
+	ret = store_head(fs->store, key, &m);
+	if (ret == 0) {
+		pthread_mutex_lock(&fs->lock);
+		n = node_get(fs, key);
+		if (n) {
+			node_set_file(n, &m);
+			/* A HEAD that finds the cached version confirms it too. */
+			if (strcmp(n->cached_etag, m.etag) == 0) {
+				n->content_at = n->meta_at;
+				n->fetched_at = time(NULL);
+			}
+		}
+		pthread_mutex_unlock(&fs->lock);
+		return n ? 0 : -ENOMEM;
+	}
+	if (ret != -ENOENT)
+		return ret;
+	if (asprintf(&prefix, "%s/", key) < 0)
+		return -ENOMEM;
+	ret = store_list(fs->store, prefix, "/", NULL, 1, &page);
+	free(prefix);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, key);
+	if (n) {
+		n->type = page.count > 0 ? NODE_DIR : NODE_ABSENT;
+		n->meta_at = mono_ms();
+	}
+	pthread_mutex_unlock(&fs->lock);
+	store_list_page_cleanup(&page);
+	return n ? 0 : -ENOMEM;
+}
+
+/* getattr: from memory while fresh or open, else one HEAD (and a one-key
+ * list for directories). */
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	const char *key = path ? key_of(path) : NULL;
+	struct node *n;
+	int ret;
+
+	if (fi && fi->fh) {
+		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+		pthread_mutex_lock(&fs->lock);
+		fill_stat(fs, h->node, st);
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	if (!key)
+		return -ENOENT;
+	if (key[0] == '\0') {
+		pthread_mutex_lock(&fs->lock);
+		n = node_get(fs, ROOT_KEY);
+		if (n)
+			fill_stat(fs, n, st);
+		pthread_mutex_unlock(&fs->lock);
+		return n ? 0 : -ENOMEM;
+	}
+	ret = path_check(key);
+	if (ret)
+		return ret == -EPERM ? -ENOENT : ret;
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	if (n && (node_local(n) || n->handles || fresh(fs, n->meta_at)) &&
+	    n->type != NODE_UNKNOWN) {
+		goto answer;
+	}
+	if (n && node_local(n))
+		goto answer;
+	pthread_mutex_unlock(&fs->lock);
+
+	ret = resolve(fs, key);
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	if (ret && !(n && n->type != NODE_UNKNOWN && n->type != NODE_ABSENT)) {
+		pthread_mutex_unlock(&fs->lock);
+		return ret;
+	}
+	if (ret) {
+		char kb[256];
+
+		log_msg(LOG_WARNING, "stat %s: %s; answering from what is known",
+			log_key(key, kb, sizeof(kb)), store_strerror(ret));
+	}
+answer:
+	if (!n || (n->type == NODE_ABSENT && !node_local(n))) {
+		pthread_mutex_unlock(&fs->lock);
+		return -ENOENT;
+	}
+	fill_stat(fs, n, st);
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+/* Sort helper for readdir names. */
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* opendir: keep the key, since readdir gets no path (nullpath_ok). */
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	const char *key = key_of(path);
+	char *copy;
+	int ret = key[0] ? path_check(key) : 0;
+
+	if (ret)
+		return ret == -EPERM ? -ENOENT : ret;
+	copy = strdup(key);
+	if (!copy)
+		return -ENOMEM;
+	fi->fh = (uintptr_t)copy;
+	return 0;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	free((char *)(uintptr_t)fi->fh);
+	return 0;
+}
+
+/* readdir: one paged listing of the prefix, plus what exists only here. */
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fs *fs = fs_get();
+	const char *key = (const char *)(uintptr_t)fi->fh;
+	struct store_list_page page = { 0 };
+	char **names = NULL;
+	size_t nnames = 0, cap = 0;
+	char *prefix = NULL, *token = NULL;
+	size_t plen;
+	bool found_any = false;
+	int ret = 0;
+
+	if (asprintf(&prefix, "%s%s", key, key[0] ? "/" : "") < 0)
+		return -ENOMEM;
+	plen = strlen(prefix);
+	do {
+		int64_t now;
+
+		ret = store_list(fs->store, prefix, "/", token, STORE_LIST_MAX_KEYS, &page);
+		free(token);
+		token = NULL;
+		if (ret)
+			goto out;
+		now = mono_ms();
+		pthread_mutex_lock(&fs->lock);
+		for (size_t i = 0; i < page.count; i++) {
+			struct store_list_entry *e = &page.entries[i];
+			char *name = e->key + plen;
+			size_t nlen = strlen(name);
+			struct node *n;
+
+			if (e->is_prefix && nlen > 0 && name[nlen - 1] == '/')
+				name[--nlen] = '\0';
+			if (nlen == 0 || strchr(name, '/') || path_check(e->key) != 0)
+				continue; /* "dir/" markers and names POSIX cannot show */
+			found_any = true;
+			n = node_get(fs, e->key);
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			if (e->is_prefix) {
+				n->type = NODE_DIR;
+				n->meta_at = now;
+			} else {
+				node_set_file(n, &e->meta);
+				if (strcmp(n->cached_etag, e->meta.etag) == 0) {
+					n->content_at = now;
+					n->fetched_at = time(NULL);
+				}
+			}
+			if (nnames == cap) {
+				char **nn;
+
+				cap = cap ? cap * 2 : 64;
+				nn = realloc(names, cap * sizeof(*nn));
+				if (!nn) {
+					ret = -ENOMEM;
+					break;
+				}
+				names = nn;
+			}
+			names[nnames] = strdup(name);
+			if (!names[nnames]) {
+				ret = -ENOMEM;
+				break;
+			}
+			nnames++;
+		}
+		pthread_mutex_unlock(&fs->lock);
+		token = page.next_token;
+		page.next_token = NULL;
+		store_list_page_cleanup(&page);
+		if (ret)
+			goto out;
+	} while (token);
+
+	/* What exists only on this mount: mkdir'd directories, new files. */
+	pthread_mutex_lock(&fs->lock);
+	for (size_t b = 0; b < fs->nbuckets && ret == 0; b++) {
+		for (struct node *n = fs->buckets[b]; n; n = n->hnext) {
+			const char *name = n->key + plen;
+
+			if (!node_local(n) || strncmp(n->key, prefix, plen) != 0 ||
+			    name[0] == '\0' || strchr(name, '/'))
+				continue;
+			if (nnames == cap) {
+				char **nn;
+
+				cap = cap ? cap * 2 : 64;
+				nn = realloc(names, cap * sizeof(*nn));
+				if (!nn) {
+					ret = -ENOMEM;
+					break;
+				}
+				names = nn;
+			}
+			names[nnames] = strdup(name);
+			if (!names[nnames]) {
+				ret = -ENOMEM;
+				break;
+			}
+			nnames++;
+			found_any = true;
+		}
+	}
+	if (ret == 0 && key[0] && !found_any) {
+		struct node *n = node_find(fs, key);
+
+		if (!n || !node_local(n))
+			ret = -ENOENT; /* the prefix has no objects left */
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (ret)
+		goto out;
+
+	if (nnames > 1)
+		qsort(names, nnames, sizeof(*names), str_cmp);
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	for (size_t i = 0; i < nnames; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		if (filler(buf, names[i], NULL, 0, 0))
+			break;
+	}
+out:
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	free(prefix);
+	free(token);
+	store_list_page_cleanup(&page);
+	return ret;
+}
+
+/* Find the committed version to read: the cache if confirmed recently, else
+ * a conditional GET; the cache again if the store cannot be reached. On
+ * success *fd holds the version's cache entry and *meta describes it. */
+static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_meta *meta)
+{
+	char etag[STORE_ETAG_MAX], kb[256];
+	bool confirmed;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	memcpy(etag, n->cached_etag, sizeof(etag));
+	confirmed = etag[0] && fresh(fs, n->content_at);
+	pthread_mutex_unlock(&fs->lock);
+
+	if (confirmed) {
+		ret = cache_open(fs->cache, n->key, fd, meta);
+		if (ret == 0 && strcmp(meta->etag, etag) == 0)
+			return 0;
+		if (ret == 0)
+			close(*fd);
+		etag[0] = '\0';
+	}
+	ret = cache_fetch(fs->cache, fs->store, n->key, etag[0] ? etag : NULL, fd, meta);
+	if (ret == STORE_NOT_MODIFIED) {
+		ret = cache_open(fs->cache, n->key, fd, meta);
+		if (ret == 0 && strcmp(meta->etag, etag) != 0) {
+			close(*fd);
+			ret = -ENOENT;
+		}
+		if (ret == -ENOENT) /* the entry vanished under us: fetch whole */
+			ret = cache_fetch(fs->cache, fs->store, n->key, NULL, fd, meta);
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&fs->lock);
+		node_set_file(n, meta);
+		memcpy(n->cached_etag, meta->etag, sizeof(n->cached_etag));
+		n->content_at = n->meta_at;
+		n->fetched_at = time(NULL);
+		n->stale_served = false;
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	if (ret == -ENOENT) {
+		pthread_mutex_lock(&fs->lock);
+		n->type = NODE_ABSENT;
+		n->meta_at = mono_ms();
+		n->cached_etag[0] = '\0';
+		pthread_mutex_unlock(&fs->lock);
+		cache_evict(fs->cache, n->key);
+		return -ENOENT;
+	}
+	/* The store failed: the last version we had is better than nothing. */
+	if (ret != -EACCES && cache_open(fs->cache, n->key, fd, meta) == 0) {
+		log_msg(LOG_WARNING, "open %s: %s; serving the cached version %s",
+			log_key(n->key, kb, sizeof(kb)), store_strerror(ret), meta->etag);
+		pthread_mutex_lock(&fs->lock);
+		n->stale_served = true;
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	log_msg(LOG_ERR, "open %s: %s", log_key(n->key, kb, sizeof(kb)), store_strerror(ret));
+	return ret;
+}
+
+/* Decide page cache or direct I/O for a reader of version m (rule 3). */
+static void choose_caching(struct node *n, struct handle *h, const struct store_meta *m,
+			   struct fuse_file_info *fi)
+{
+	bool writers = n->stg && n->stg->writers > 0;
+
+	if (writers || strcmp(n->kernel_etag, m->etag) != 0 ||
+	    (n->pc_readers > 0 && strcmp(n->page_etag, m->etag) != 0)) {
+		fi->direct_io = 1;
+		return;
+	}
+	fi->keep_cache = strcmp(n->page_etag, m->etag) == 0;
+	memcpy(n->page_etag, m->etag, sizeof(n->page_etag));
+	if (n->pc_readers++ == 0)
+		n->pinned = *m;
+	h->page_cache = true;
+}
+
+/* Create the node's staging file, seeded with the committed content unless
+ * truncating. Called with stg->io not yet existing; fs->lock not held. */
+static int staging_open(struct fs *fs, struct node *n, bool truncate, struct staging **out)
+{
+	struct staging *s = calloc(1, sizeof(*s));
+	struct store_meta m;
+	int src = -1, ret = 0;
+
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->io, NULL);
+	s->fd = cache_staging_create(fs->cache);
+	if (s->fd < 0) {
+		ret = s->fd;
+		goto out;
+	}
+	if (!truncate) {
+		ret = fetch_version(fs, n, &src, &m);
+		if (ret)
+			goto out;
+		ret = fd_copy_range(src, CACHE_HDR, s->fd, 0, m.size);
+		close(src);
+		if (ret)
+			goto out;
+		s->size = m.size;
+	} else {
+		s->dirty = true; /* truncation is a change even with no write */
+	}
+out:
+	if (ret) {
+		staging_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/* Attach a write handle to n's staging, creating it (fs->lock not held). */
+static int writer_attach(struct fs *fs, struct node *n, bool truncate)
+{
+	struct staging *s = NULL;
+	int ret;
+
+	pthread_mutex_lock(&fs->lock);
+	if (n->stg) {
+		n->stg->writers++;
+		pthread_mutex_unlock(&fs->lock);
+		if (truncate) {
+			pthread_mutex_lock(&n->stg->io);
+			if (ftruncate(n->stg->fd, 0) == 0) {
+				n->stg->size = 0;
+				n->stg->dirty = true;
+			}
+			pthread_mutex_unlock(&n->stg->io);
+		}
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+
+	ret = staging_open(fs, n, truncate, &s);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&fs->lock);
+	if (n->stg) { /* another opener won the race: join theirs */
+		staging_free(s);
+		s = NULL;
+	} else {
+		n->stg = s;
+	}
+	n->stg->writers++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!s && truncate) {
+		pthread_mutex_lock(&n->stg->io);
+		if (ftruncate(n->stg->fd, 0) == 0) {
+			n->stg->size = 0;
+			n->stg->dirty = true;
+		}
+		pthread_mutex_unlock(&n->stg->io);
+	}
+	return 0;
+}
+
+/* Upload the staging file as the new version of the node's key (stg->io
+ * held by the caller). Local-only names are only made durable locally. */
+static int commit_locked(struct fs *fs, struct node *n)
+{
+	struct staging *s = n->stg;
+	struct store_put_cond cond = { .mode = STORE_PUT_ANY };
+	struct store_meta m;
+	char key[STORE_KEY_MAX], kb[256];
+	bool local;
+	int ret;
+
+	if (!s->dirty)
+		return 0;
+	pthread_mutex_lock(&fs->lock);
+	local = s->local_only;
+	if (s->pending && s->excl)
+		cond.mode = STORE_PUT_CREATE;
+	snprintf(key, sizeof(key), "%s", n->key);
+	pthread_mutex_unlock(&fs->lock);
+	if (local)
+		return fsync(s->fd) < 0 ? -errno : 0;
+	if (n->detached)
+		return 0; /* unlinked or replaced while open: nowhere to commit */
+
+	if (cond.mode == STORE_PUT_CREATE && !(fs->store->caps & STORE_CAP_CONDITIONAL_PUT)) {
+		log_msg(LOG_ERR, "create %s: O_EXCL asked for, but this store cannot enforce "
+			"create-only writes; refusing rather than pretending",
+			log_key(key, kb, sizeof(kb)));
+		return -EOPNOTSUPP;
+	}
+	ret = store_put(fs->store, key, s->fd, 0, s->size, &cond, &m);
+	if (ret) {
+		log_msg(LOG_ERR, "upload %s: %s", log_key(key, kb, sizeof(kb)),
+			store_strerror(ret));
+		return ret;
+	}
+	s->dirty = false;
+	/* Keep the upload as the cached version: the next open needs no GET. */
+	if (cache_install(fs->cache, key, s->fd, 0, &m) != 0)
+		cache_evict(fs->cache, key);
+	pthread_mutex_lock(&fs->lock);
+	s->pending = false;
+	node_set_file(n, &m);
+	memcpy(n->cached_etag, m.etag, sizeof(n->cached_etag));
+	n->content_at = n->meta_at;
+	n->fetched_at = time(NULL);
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+/* Commit under the staging lock. */
+static int commit(struct fs *fs, struct node *n)
+{
+	int ret;
+
+	pthread_mutex_lock(&n->stg->io);
+	ret = commit_locked(fs, n);
+	pthread_mutex_unlock(&n->stg->io);
+	return ret;
+}
+
+/* Leave the writer role; the last writer drops a clean staging file. */
+static void writer_detach(struct fs *fs, struct node *n)
+{
+	struct staging *s;
+
+	pthread_mutex_lock(&fs->lock);
+	s = n->stg;
+	s->writers--;
+	if (s->writers == 0 && !s->local_only) {
+		/* A failed commit is reported by close(); the data goes with the
+		 * last writer, and the store keeps the previous version. */
+		n->stg = NULL;
+		pthread_mutex_unlock(&fs->lock);
+		staging_free(s);
+		return;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* open: readers get a version snapshot, writers the node's staging file. */
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	const char *key = key_of(path);
+	int acc = fi->flags & O_ACCMODE;
+	struct handle *h;
+	struct node *n;
+	int ret = path_check(key);
+
+	if (ret)
+		return ret;
+	if (acc != O_RDONLY && fs->cfg.read_only)
+		return -EROFS;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->fd = -1;
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, key);
+	if (n)
+		n->handles++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!n) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->node = n;
+
+	if (acc != O_RDONLY) {
+		ret = writer_attach(fs, n, (fi->flags & O_TRUNC) != 0);
+		if (ret)
+			goto fail;
+		h->writer = true;
+		h->append = (fi->flags & O_APPEND) != 0;
+		fi->direct_io = 1;
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
+
+	pthread_mutex_lock(&fs->lock);
+	if (n->stg && (n->stg->local_only || n->stg->pending)) {
+		/* Not in the store: local-only names read live, new files
+		 * read empty until their first commit. */
+		h->live = n->stg->local_only;
+		fi->direct_io = 1;
+		pthread_mutex_unlock(&fs->lock);
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	{
+		struct store_meta m;
+
+		ret = fetch_version(fs, n, &h->fd, &m);
+		if (ret)
+			goto fail;
+		h->size = m.size;
+		pthread_mutex_lock(&fs->lock);
+		choose_caching(n, h, &m, fi);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	fi->fh = (uintptr_t)h;
+	return 0;
+fail:
+	pthread_mutex_lock(&fs->lock);
+	node_unref(n);
+	pthread_mutex_unlock(&fs->lock);
+	free(h);
+	return ret;
+}
+
+/* create: a new file exists only on this mount until its first commit. */
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	const char *key = key_of(path);
+	struct staging *s;
+	struct handle *h;
+	struct node *n;
+	int ret = path_check(key);
+
+	if (ret)
+		return ret;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	h = calloc(1, sizeof(*h));
+	s = calloc(1, sizeof(*s));
+	if (!h || !s) {
+		free(h);
+		free(s);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->io, NULL);
+	s->fd = cache_staging_create(fs->cache);
+	if (s->fd < 0) {
+		ret = s->fd;
+		staging_free(s);
+		free(h);
+		return ret;
+	}
+	s->dirty = true; /* an empty new file is still a new object */
+	s->writers = 1;
+	h->fd = -1;
+	h->writer = true;
+	h->append = (fi->flags & O_APPEND) != 0;
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, key);
+	if (!n || n->stg) {
+		/* Somebody on this mount is already writing it: O_EXCL fails,
+		 * otherwise join them as open() would. */
+		pthread_mutex_unlock(&fs->lock);
+		staging_free(s);
+		free(h);
+		if (!n)
+			return -ENOMEM;
+		if (fi->flags & O_EXCL)
+			return -EEXIST;
+		return fs_open(path, fi);
+	}
+	s->local_only = is_tmpname(fs, key);
+	s->pending = true;
+	s->excl = (fi->flags & O_EXCL) != 0;
+	n->stg = s;
+	n->handles++;
+	h->node = n;
+	pthread_mutex_unlock(&fs->lock);
+	fi->direct_io = 1;
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+/* read: from the version snapshot, or the staging file for writers. */
+static int fs_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	ssize_t n;
+
+	if (h->writer || h->live) {
+		n = pread(h->node->stg->fd, buf, size, off);
+		return n < 0 ? -errno : (int)n;
+	}
+	if (h->fd < 0 || (uint64_t)off >= h->size)
+		return 0;
+	if ((uint64_t)off + size > h->size)
+		size = (size_t)(h->size - (uint64_t)off);
+	n = pread(h->fd, buf, size, CACHE_HDR + off);
+	return n < 0 ? -errno : (int)n;
+}
+
+/* write: into the staging file; O_APPEND appends at the staged end, whatever
+ * offset the kernel computed from the committed size. */
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct staging *s = h->node->stg;
+	ssize_t n;
+
+	if (!h->writer)
+		return -EBADF;
+	pthread_mutex_lock(&s->io);
+	if (h->append)
+		off = (off_t)s->size;
+	n = pwrite(s->fd, buf, size, off);
+	if (n > 0) {
+		s->dirty = true;
+		if ((uint64_t)off + (uint64_t)n > s->size)
+			s->size = (uint64_t)off + (uint64_t)n;
+	}
+	pthread_mutex_unlock(&s->io);
+	return n < 0 ? -errno : (int)n;
+}
+
+/* flush (every close): commit what this mount wrote. */
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	if (!h->writer)
+		return 0;
+	return commit(fs_get(), h->node);
+}
+
+/* fsync: the same commit; the store's put is durable when it returns. */
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	return fs_flush(path, fi);
+}
+
+/* release: the last reference of a handle. */
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct handle *h = handle_of(fi);
+	struct node *n = h->node;
+
+	if (h->writer) {
+		int ret = commit(fs, n);
+
+		if (ret)
+			log_msg(LOG_DEBUG, "release: commit failed (%d), reported at close", ret);
+		writer_detach(fs, n);
+	}
+	if (h->fd >= 0)
+		close(h->fd);
+	pthread_mutex_lock(&fs->lock);
+	if (h->page_cache)
+		n->pc_readers--;
+	node_unref(n);
+	pthread_mutex_unlock(&fs->lock);
+	free(h);
+	return 0;
+}
+
+/* truncate: on an open writer, its staging file; on a path, a whole
+ * read-modify-write committed at once. The reply carries the committed
+ * size (rule 3), so readers on this mount keep theirs. */
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	struct node *n;
+	int ret;
+
+	if (size < 0)
+		return -EINVAL;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (fi && fi->fh) {
+		struct handle *h = handle_of(fi);
+		struct staging *s = h->node->stg;
+
+		if (!h->writer)
+			return -EBADF;
+		pthread_mutex_lock(&s->io);
+		ret = ftruncate(s->fd, size) < 0 ? -errno : 0;
+		if (ret == 0) {
+			s->size = (uint64_t)size;
+			s->dirty = true;
+		}
+		pthread_mutex_unlock(&s->io);
+		return ret;
+	}
+	ret = path_check(key_of(path));
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, key_of(path));
+	if (n)
+		n->handles++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!n)
+		return -ENOMEM;
+	ret = writer_attach(fs, n, size == 0);
+	if (ret == 0) {
+		pthread_mutex_lock(&n->stg->io);
+		if (ftruncate(n->stg->fd, size) < 0) {
+			ret = -errno;
+		} else {
+			n->stg->size = (uint64_t)size;
+			n->stg->dirty = true;
+			ret = commit_locked(fs, n);
+		}
+		pthread_mutex_unlock(&n->stg->io);
+		writer_detach(fs, n);
+	}
+	pthread_mutex_lock(&fs->lock);
+	node_unref(n);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* unlink: delete the object; a file still being written is forgotten. */
+static int fs_unlink(const char *path)
+{
+	struct fs *fs = fs_get();
+	const char *key = key_of(path);
+	struct node *n;
+	bool in_store = true;
+	int ret = path_check(key);
+
+	if (ret)
+		return ret;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	if (n && n->stg && (n->stg->pending || n->stg->local_only))
+		in_store = false;
+	pthread_mutex_unlock(&fs->lock);
+	if (in_store) {
+		ret = store_del(fs->store, key, NULL);
+		if (ret && ret != -ENOENT)
+			return ret;
+		if (ret == -ENOENT && !n)
+			return -ENOENT;
+	}
+	cache_evict(fs->cache, key);
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	if (n) {
+		if (n->stg || n->handles)
+			node_detach(fs, n); /* open writers must not resurrect it */
+		else {
+			n->type = NODE_ABSENT;
+			n->meta_at = mono_ms();
+			n->cached_etag[0] = '\0';
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+/* Is there anything under prefix key/ in the store or on this mount? */
+static int dir_nonempty(struct fs *fs, const char *key)
+{
+	struct store_list_page page = { 0 };
+	char *prefix;
+	size_t plen;
+	int ret;
+
+	if (asprintf(&prefix, "%s/", key) < 0)
+		return -ENOMEM;
+	plen = strlen(prefix);
+	ret = store_list(fs->store, prefix, "/", NULL, 1, &page);
+	if (ret == 0)
+		ret = page.count > 0;
+	store_list_page_cleanup(&page);
+	pthread_mutex_lock(&fs->lock);
+	for (size_t b = 0; b < fs->nbuckets && ret == 0; b++)
+		for (struct node *n = fs->buckets[b]; n && ret == 0; n = n->hnext)
+			if (node_local(n) && strncmp(n->key, prefix, plen) == 0 &&
+			    n->key[plen] != '\0')
+				ret = 1;
+	pthread_mutex_unlock(&fs->lock);
+	free(prefix);
+	return ret;
+}
+
+/* mkdir: stores have no directories; this one lives on this mount until
+ * objects below it make it a prefix in the store. */
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	struct fs *fs = fs_get();
+	const char *key = key_of(path);
+	struct node *n;
+	int ret = path_check(key);
+
+	if (ret)
+		return ret;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, key);
+	if (n) {
+		if (n->type == NODE_FILE && fresh(fs, n->meta_at)) {
+			pthread_mutex_unlock(&fs->lock);
+			return -EEXIST;
+		}
+		n->local_dir = true;
+		if (n->type != NODE_DIR) {
+			n->type = NODE_DIR;
+			n->meta_at = mono_ms();
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return n ? 0 : -ENOMEM;
+}
+
+/* rmdir: only empty directories, as on a disk. */
+static int fs_rmdir(const char *path)
+{
+	struct fs *fs = fs_get();
+	const char *key = key_of(path);
+	struct node *n;
+	int ret = path_check(key);
+
+	if (ret)
+		return ret;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	ret = dir_nonempty(fs, key);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return -ENOTEMPTY;
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	if (n) {
+		n->local_dir = false;
+		n->type = NODE_ABSENT;
+		n->meta_at = mono_ms();
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+/* Move node n (fs->lock held) to key to, detaching whatever was there. */
+static int node_rekey(struct fs *fs, struct node *n, const char *to)
+{
+	struct node *old = node_find(fs, to);
+	char *k = strdup(to);
+
+	if (!k)
+		return -ENOMEM;
+	if (old)
+		node_detach(fs, old);
+	table_remove(fs, n);
+	free(n->key);
+	n->key = k;
+	table_insert(fs, n);
+	return 0;
+}
+
+/* rename: a staged (new or temporary) file becomes one put of the target; a
+ * committed object is copied then deleted; directories move only while they
+ * exist on this mount alone (otherwise EXDEV, so mv copies). */
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fs *fs = fs_get();
+	const char *fk = key_of(from), *tk = key_of(to);
+	struct store_put_cond cond = { .mode = STORE_PUT_ANY };
+	struct staging *s = NULL;
+	struct store_meta m;
+	struct node *n, *tn;
+	bool staged, to_tmp = false;
+	int fd = -1, ret;
+
+	if ((ret = path_check(fk)) != 0 || (ret = path_check(tk)) != 0)
+		return ret;
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	if (flags & RENAME_NOREPLACE)
+		cond.mode = STORE_PUT_CREATE;
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, fk);
+	tn = node_find(fs, tk);
+	if (n && (n->type == NODE_DIR || n->local_dir)) {
+		pthread_mutex_unlock(&fs->lock);
+		if (dir_nonempty(fs, fk) != 0)
+			return -EXDEV;
+		pthread_mutex_lock(&fs->lock);
+		n = node_find(fs, fk);
+		if (n) {
+			ret = node_rekey(fs, n, tk);
+			n->local_dir = true;
+		}
+		pthread_mutex_unlock(&fs->lock);
+		return ret;
+	}
+	if (tn && (tn->type == NODE_DIR || tn->local_dir)) {
+		pthread_mutex_unlock(&fs->lock);
+		return -EISDIR;
+	}
+	staged = n && n->stg && (n->stg->pending || n->stg->local_only);
+	if (staged) {
+		s = n->stg;
+		n->handles++; /* keep it while we work unlocked */
+		to_tmp = is_tmpname(fs, tk);
+	}
+	pthread_mutex_unlock(&fs->lock);
+
+	if (staged) {
+		bool was_local;
+
+		pthread_mutex_lock(&s->io);
+		pthread_mutex_lock(&fs->lock);
+		was_local = s->local_only;
+		ret = node_rekey(fs, n, tk);
+		s->local_only = to_tmp;
+		s->dirty = s->dirty || (was_local && !to_tmp);
+		if (cond.mode == STORE_PUT_CREATE)
+			s->excl = true;
+		pthread_mutex_unlock(&fs->lock);
+		if (ret == 0 && !to_tmp)
+			ret = commit_locked(fs, n);
+		if (ret && ret != -ENOMEM) {
+			/* Undo, so the source is still there to retry with. */
+			pthread_mutex_lock(&fs->lock);
+			node_rekey(fs, n, fk);
+			s->local_only = was_local;
+			pthread_mutex_unlock(&fs->lock);
+		}
+		pthread_mutex_unlock(&s->io);
+		pthread_mutex_lock(&fs->lock);
+		if (ret == 0 && s->writers == 0 && !s->local_only) {
+			n->stg = NULL;
+			staging_free(s);
+		}
+		node_unref(n);
+		pthread_mutex_unlock(&fs->lock);
+		return ret;
+	}
+
+	/* A committed object: copy, then delete the source. */
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, fk);
+	if (n)
+		n->handles++;
+	pthread_mutex_unlock(&fs->lock);
+	if (!n)
+		return -ENOMEM;
+	ret = fetch_version(fs, n, &fd, &m);
+	if (ret == 0)
+		ret = store_put(fs->store, tk, fd, CACHE_HDR, m.size, &cond, &m);
+	if (ret == 0) {
+		ret = store_del(fs->store, fk, NULL);
+		if (ret == -ENOENT)
+			ret = 0;
+	}
+	if (ret == 0) {
+		cache_install(fs->cache, tk, fd, CACHE_HDR, &m);
+		cache_evict(fs->cache, fk);
+		pthread_mutex_lock(&fs->lock);
+		tn = node_get(fs, tk);
+		if (tn) {
+			node_set_file(tn, &m);
+			memcpy(tn->cached_etag, m.etag, sizeof(tn->cached_etag));
+			tn->content_at = tn->meta_at;
+			tn->fetched_at = time(NULL);
+		}
+		n->type = NODE_ABSENT;
+		n->meta_at = mono_ms();
+		n->cached_etag[0] = '\0';
+		pthread_mutex_unlock(&fs->lock);
+	}
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_lock(&fs->lock);
+	node_unref(n);
+	pthread_mutex_unlock(&fs->lock);
+	return ret;
+}
+
+/* utimens: refreshing the time of an object refreshes it in the store (how a
+ * shell exporter renews its election entry); files being written get the
+ * time of their commit anyway. */
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+	const char *key;
+	struct store_meta m;
+	struct node *n;
+	bool staged;
+	int ret;
+
+	if (fs->cfg.read_only)
+		return -EROFS;
+	if (fi && fi->fh)
+		key = handle_of(fi)->node->key;
+	else if (path)
+		key = key_of(path);
+	else
+		return -ENOENT;
+	if ((ret = path_check(key)) != 0)
+		return ret;
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	staged = n && n->stg;
+	if (n && (n->type == NODE_DIR || n->local_dir)) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0; /* directories have no time of their own in a store */
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (staged)
+		return 0;
+	ret = store_touch(fs->store, key, &m);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&fs->lock);
+	n = node_get(fs, key);
+	if (n) {
+		bool same = strcmp(n->cached_etag, m.etag) == 0;
+
+		node_set_file(n, &m);
+		if (same)
+			n->content_at = n->meta_at;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+/* chmod/chown: modes and owners come from mount options; accept only what
+ * would change nothing, so tools that re-apply them keep working. */
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret = fs_getattr(path, &st, fi);
+
+	if (ret)
+		return ret;
+	return (st.st_mode & 07777) == (mode & 07777) ? 0 : -EPERM;
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_get();
+
+	if ((uid != (uid_t)-1 && uid != fs->cfg.uid) || (gid != (gid_t)-1 && gid != fs->cfg.gid))
+		return -EPERM;
+	return 0;
+}
+
+/* statfs: stores have no fixed size; report a large, honest "unknown". */
+static int fs_statfs(const char *path, struct statvfs *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_blocks = st->f_bfree = st->f_bavail = 1ull << 32;
+	st->f_files = st->f_ffree = st->f_favail = 1ull << 32;
+	st->f_namemax = 255;
+	return 0;
+}
+
+/* init: the kernel caching decisions, each with its reason. */
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* Every lookup and stat asks us: answers come from memory, and we
+	 * must know which version's size the kernel holds (rule 3). */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	/* Page-cache use is decided per open (keep_cache / direct_io). */
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	/* Unlinked open files must not be renamed to .fuse_hidden objects. */
+	cfg->hard_remove = 1;
+	/* Handle-based calls work on files whose path has gone. */
+	cfg->nullpath_ok = 1;
+	cfg->use_ino = 0;
+	/* O_TRUNC must reach us as a setattr that we answer with the
+	 * committed size, not zero the inode for same-mount readers. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* We invalidate exactly at open when versions change; the kernel's
+	 * mtime heuristics would only add GETATTRs and false invalidations. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* No writeback cache: writes must reach the staging file in order. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	conn->max_write = 1024 * 1024;
+	conn->max_readahead = 1024 * 1024;
+	return fuse_get_context()->private_data;
+}
+
+static const struct fuse_operations ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.open = fs_open,
+	.create = op_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.truncate = fs_truncate,
+	.unlink = fs_unlink,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
+	.utimens = fs_utimens,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.statfs = fs_statfs,
+};
+
+const struct fuse_operations *fs_operations(void)
+{
+	return &ops;
+}
+
+/* Split the ':'-separated glob list. */
+static char **split_globs(const char *list)
+{
+	size_t n = 1;
+	char **v, *copy, *save = NULL;
+	size_t i = 0;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ':';
+	v = calloc(n + 1, sizeof(*v));
+	copy = strdup(list);
+	if (!v || !copy) {
+		free(v);
+		free(copy);
+		return NULL;
+	}
+	for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+		if ((v[i] = strdup(t)) != NULL)
+			i++;
+	free(copy);
+	return v;
+}
+
+int fs_create(const struct fs_config *cfg, struct store *store, struct cache *cache,
+	      struct fs **out)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+
+	if (!fs) {
+		store_destroy(store);
+		cache_destroy(cache);
+		return -ENOMEM;
+	}
+	fs->store = store;
+	fs->cache = cache;
+	fs->cfg = *cfg;
+	clock_gettime(CLOCK_REALTIME, &fs->mounted_at);
+	pthread_mutex_init(&fs->lock, NULL);
+	fs->nbuckets = 256;
+	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
+	fs->url = strdup(cfg->url ? cfg->url : "");
+	fs->tmpnames = split_globs(cfg->tmpnames ? cfg->tmpnames : "");
+	if (!fs->buckets || !fs->url || !fs->tmpnames) {
+		fs_destroy(fs);
+		return -ENOMEM;
+	}
+	fs->cfg.url = fs->url;
+	fs->cfg.tmpnames = NULL;
+	*out = fs;
+	return 0;
+}
+
+void fs_destroy(struct fs *fs)
+{
+	if (!fs)
+		return;
+	for (size_t b = 0; fs->buckets && b < fs->nbuckets; b++) {
+		for (struct node *n = fs->buckets[b], *next; n; n = next) {
+			next = n->hnext;
+			if (n->stg && n->stg->local_only) {
+				char kb[256];
+
+				log_msg(LOG_WARNING, "unmounting: temporary file %s was never "
+					"renamed and is not in the store",
+					log_key(n->key, kb, sizeof(kb)));
+			}
+			node_free(n);
+		}
+	}
+	free(fs->buckets);
+	for (char **p = fs->tmpnames; p && *p; p++)
+		free(*p);
+	free(fs->tmpnames);
+	free(fs->url);
+	store_destroy(fs->store);
+	cache_destroy(fs->cache);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
