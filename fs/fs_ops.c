@@ -39,6 +39,14 @@
  *      the kernel and changed content is never served stale;
  *    - every other reader, and every writer, uses direct I/O, which neither
  *      reads nor fills the page cache;
+ *    - once a file has been written on this mount, its readers on this mount
+ *      use direct I/O for good: writes move the kernel's size under readers
+ *      (and make it drop our attribute replies), so what the kernel holds
+ *      can no longer be known. Such reads are still local (the snapshot
+ *      file), just not kernel-cached. Mounts that only read, as a gateway's
+ *      does, keep the page cache. One window remains: a page-cache reader
+ *      that opened before the first write of that file on this mount shares
+ *      the inode with the writer while it reads;
  *    - O_TRUNC arrives as a setattr (atomic_o_trunc is off) whose reply is
  *      the committed size, so a writer truncating never shrinks the size
  *      that same-mount readers of the committed version depend on.
@@ -75,9 +83,11 @@ struct staging {
 	int fd;
 	uint64_t size;      /* protected by io */
 	bool dirty;         /* protected by io: differs from the committed version */
+	bool seeded;        /* protected by io: holds the base content (or was emptied) */
 	bool pending;       /* protected by fs->lock: created here, never committed */
 	bool local_only;    /* protected by fs->lock: a temporary name, never uploaded */
 	bool excl;          /* protected by fs->lock: created with O_EXCL */
+	struct handle *last_opened; /* protected by fs->lock: newest writer handle */
 	unsigned writers;   /* protected by fs->lock */
 };
 
@@ -97,6 +107,7 @@ struct node {
 	char page_etag[STORE_ETAG_MAX];   /* version the page cache may hold */
 	char kernel_etag[STORE_ETAG_MAX]; /* version whose attrs the kernel has */
 	unsigned pc_readers;  /* open readers using the page cache */
+	bool written_here;    /* a writer was attached on this mount, ever */
 	struct store_meta pinned; /* what getattr reports while pc_readers */
 	struct staging *stg;  /* NULL unless written on this mount */
 };
@@ -106,6 +117,8 @@ struct handle {
 	int fd;               /* reader: cache entry (body at CACHE_HDR); -1 else */
 	uint64_t size;        /* reader: size of the version */
 	bool writer;
+	bool modified;        /* writer: changed the staging since its last commit */
+	bool failed;          /* writer: its last commit failed and was reported */
 	bool append;
 	bool live;            /* reads the node's staging file (local-only names) */
 	bool page_cache;
@@ -141,7 +154,8 @@ static int64_t mono_ms(void)
 
 static bool fresh(const struct fs *fs, int64_t at)
 {
-	return at != 0 && mono_ms() - at <= fs->cfg.freshness_ms;
+	/* freshness=0 means every open asks the store, even within one ms */
+	return at != 0 && fs->cfg.freshness_ms > 0 && mono_ms() - at <= fs->cfg.freshness_ms;
 }
 
 /* FUSE paths start with '/'; keys do not. */
@@ -688,9 +702,7 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 static void choose_caching(struct node *n, struct handle *h, const struct store_meta *m,
 			   struct fuse_file_info *fi)
 {
-	bool writers = n->stg && n->stg->writers > 0;
-
-	if (writers || strcmp(n->kernel_etag, m->etag) != 0 ||
+	if (n->written_here || strcmp(n->kernel_etag, m->etag) != 0 ||
 	    (n->pc_readers > 0 && strcmp(n->page_etag, m->etag) != 0)) {
 		fi->direct_io = 1;
 		return;
@@ -702,41 +714,72 @@ static void choose_caching(struct node *n, struct handle *h, const struct store_
 	h->page_cache = true;
 }
 
-/* Create the node's staging file, seeded with the committed content unless
- * truncating. Called with stg->io not yet existing; fs->lock not held. */
-static int staging_open(struct fs *fs, struct node *n, bool truncate, struct staging **out)
+/* Create a staging file for node n. It is seeded with the committed content
+ * lazily (staging_seed_locked), so a writer that truncates first, as O_TRUNC
+ * does, never downloads the version it replaces. */
+static int staging_new(struct fs *fs, bool seeded, struct staging **out)
 {
 	struct staging *s = calloc(1, sizeof(*s));
-	struct store_meta m;
-	int src = -1, ret = 0;
 
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->io, NULL);
 	s->fd = cache_staging_create(fs->cache);
 	if (s->fd < 0) {
-		ret = s->fd;
-		goto out;
-	}
-	if (!truncate) {
-		ret = fetch_version(fs, n, &src, &m);
-		if (ret)
-			goto out;
-		ret = fd_copy_range(src, CACHE_HDR, s->fd, 0, m.size);
-		close(src);
-		if (ret)
-			goto out;
-		s->size = m.size;
-	} else {
-		s->dirty = true; /* truncation is a change even with no write */
-	}
-out:
-	if (ret) {
+		int ret = s->fd;
+
+		s->fd = -1;
 		staging_free(s);
 		return ret;
 	}
+	s->seeded = seeded;
 	*out = s;
 	return 0;
+}
+
+/* Copy the committed version into the staging file before its first use
+ * (stg->io held). */
+static int staging_seed_locked(struct fs *fs, struct node *n)
+{
+	struct staging *s = n->stg;
+	struct store_meta m;
+	int src = -1, ret;
+
+	if (s->seeded)
+		return 0;
+	ret = fetch_version(fs, n, &src, &m);
+	if (ret == -ENOENT) {
+		/* deleted meanwhile: writing recreates it, as on a disk */
+		ret = 0;
+		m.size = 0;
+	} else if (ret == 0) {
+		ret = fd_copy_range(src, CACHE_HDR, s->fd, 0, m.size);
+		close(src);
+	}
+	if (ret)
+		return ret;
+	s->size = m.size;
+	s->seeded = true;
+	return 0;
+}
+
+/* Set the staged size (stg->io held); truncating to zero needs no seed. */
+static int staging_truncate_locked(struct fs *fs, struct node *n, uint64_t size)
+{
+	struct staging *s = n->stg;
+	int ret = 0;
+
+	if (size == 0)
+		s->seeded = true;
+	else
+		ret = staging_seed_locked(fs, n);
+	if (ret == 0 && ftruncate(s->fd, (off_t)size) < 0)
+		ret = -errno;
+	if (ret == 0) {
+		s->size = size;
+		s->dirty = true;
+	}
+	return ret;
 }
 
 static struct handle *handle_of(struct fuse_file_info *fi)
@@ -745,47 +788,26 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 }
 
 /* Attach a write handle to n's staging, creating it (fs->lock not held). */
-static int writer_attach(struct fs *fs, struct node *n, bool truncate)
+static int writer_attach(struct fs *fs, struct node *n)
 {
 	struct staging *s = NULL;
 	int ret;
 
 	pthread_mutex_lock(&fs->lock);
-	if (n->stg) {
-		n->stg->writers++;
+	if (!n->stg) {
 		pthread_mutex_unlock(&fs->lock);
-		if (truncate) {
-			pthread_mutex_lock(&n->stg->io);
-			if (ftruncate(n->stg->fd, 0) == 0) {
-				n->stg->size = 0;
-				n->stg->dirty = true;
-			}
-			pthread_mutex_unlock(&n->stg->io);
-		}
-		return 0;
-	}
-	pthread_mutex_unlock(&fs->lock);
-
-	ret = staging_open(fs, n, truncate, &s);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&fs->lock);
-	if (n->stg) { /* another opener won the race: join theirs */
-		staging_free(s);
-		s = NULL;
-	} else {
-		n->stg = s;
+		ret = staging_new(fs, false, &s);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&fs->lock);
+		if (n->stg) /* another opener won the race: join theirs */
+			staging_free(s);
+		else
+			n->stg = s;
 	}
 	n->stg->writers++;
+	n->written_here = true;
 	pthread_mutex_unlock(&fs->lock);
-	if (!s && truncate) {
-		pthread_mutex_lock(&n->stg->io);
-		if (ftruncate(n->stg->fd, 0) == 0) {
-			n->stg->size = 0;
-			n->stg->dirty = true;
-		}
-		pthread_mutex_unlock(&n->stg->io);
-	}
 	return 0;
 }
 
@@ -839,17 +861,6 @@ static int commit_locked(struct fs *fs, struct node *n)
 	return 0;
 }
 
-/* Commit under the staging lock. */
-static int commit(struct fs *fs, struct node *n)
-{
-	int ret;
-
-	pthread_mutex_lock(&n->stg->io);
-	ret = commit_locked(fs, n);
-	pthread_mutex_unlock(&n->stg->io);
-	return ret;
-}
-
 /* Leave the writer role; the last writer drops a clean staging file. */
 static void writer_detach(struct fs *fs, struct node *n)
 {
@@ -899,11 +910,15 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	h->node = n;
 
 	if (acc != O_RDONLY) {
-		ret = writer_attach(fs, n, (fi->flags & O_TRUNC) != 0);
+		/* O_TRUNC arrives later as a setattr (atomic_o_trunc is off). */
+		ret = writer_attach(fs, n);
 		if (ret)
 			goto fail;
 		h->writer = true;
 		h->append = (fi->flags & O_APPEND) != 0;
+		pthread_mutex_lock(&fs->lock);
+		n->stg->last_opened = h;
+		pthread_mutex_unlock(&fs->lock);
 		fi->direct_io = 1;
 		fi->fh = (uintptr_t)h;
 		return 0;
@@ -956,17 +971,10 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if (fs->cfg.read_only)
 		return -EROFS;
 	h = calloc(1, sizeof(*h));
-	s = calloc(1, sizeof(*s));
-	if (!h || !s) {
-		free(h);
-		free(s);
+	if (!h)
 		return -ENOMEM;
-	}
-	pthread_mutex_init(&s->io, NULL);
-	s->fd = cache_staging_create(fs->cache);
-	if (s->fd < 0) {
-		ret = s->fd;
-		staging_free(s);
+	ret = staging_new(fs, true, &s);
+	if (ret) {
 		free(h);
 		return ret;
 	}
@@ -994,6 +1002,9 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	s->pending = true;
 	s->excl = (fi->flags & O_EXCL) != 0;
 	n->stg = s;
+	s->last_opened = h;
+	h->modified = true; /* a new file is a new object, even empty */
+	n->written_here = true;
 	n->handles++;
 	h->node = n;
 	pthread_mutex_unlock(&fs->lock);
@@ -1010,7 +1021,15 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	ssize_t n;
 
 	if (h->writer || h->live) {
-		n = pread(h->node->stg->fd, buf, size, off);
+		struct staging *s = h->node->stg;
+		int ret;
+
+		pthread_mutex_lock(&s->io);
+		ret = staging_seed_locked(fs_get(), h->node);
+		pthread_mutex_unlock(&s->io);
+		if (ret)
+			return ret;
+		n = pread(s->fd, buf, size, off);
 		return n < 0 ? -errno : (int)n;
 	}
 	if (h->fd < 0 || (uint64_t)off >= h->size)
@@ -1033,11 +1052,18 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (!h->writer)
 		return -EBADF;
 	pthread_mutex_lock(&s->io);
+	n = staging_seed_locked(fs_get(), h->node);
+	if (n < 0) {
+		pthread_mutex_unlock(&s->io);
+		return (int)n;
+	}
 	if (h->append)
 		off = (off_t)s->size;
 	n = pwrite(s->fd, buf, size, off);
 	if (n > 0) {
 		s->dirty = true;
+		h->modified = true;
+		h->failed = false;
 		if ((uint64_t)off + (uint64_t)n > s->size)
 			s->size = (uint64_t)off + (uint64_t)n;
 	}
@@ -1045,14 +1071,36 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	return n < 0 ? -errno : (int)n;
 }
 
-/* flush (every close): commit what this mount wrote. */
+/* Commit what handle h changed since its last commit. Only the handle's own
+ * changes count: a release arrives after close() returned, possibly after
+ * the next writer has opened and truncated the shared staging file, and
+ * committing then would publish that writer's half-made version. A failed
+ * commit stays pending, so the next fsync or close tries again; release
+ * (releasing true) never retries what close() already reported as failed,
+ * or the application would be told "failed" about data that then lands. */
+static int commit_for(struct fs *fs, struct handle *h, bool releasing)
+{
+	struct node *n = h->node;
+	int ret = 0;
+
+	pthread_mutex_lock(&n->stg->io);
+	if (h->modified && !(releasing && h->failed)) {
+		ret = commit_locked(fs, n);
+		h->modified = ret != 0;
+		h->failed = ret != 0;
+	}
+	pthread_mutex_unlock(&n->stg->io);
+	return ret;
+}
+
+/* flush (every close): commit what this handle wrote. */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 
 	if (!h->writer)
 		return 0;
-	return commit(fs_get(), h->node);
+	return commit_for(fs_get(), h, false);
 }
 
 /* fsync: the same commit; the store's put is durable when it returns. */
@@ -1069,10 +1117,14 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct node *n = h->node;
 
 	if (h->writer) {
-		int ret = commit(fs, n);
+		int ret = commit_for(fs, h, true);
 
 		if (ret)
 			log_msg(LOG_DEBUG, "release: commit failed (%d), reported at close", ret);
+		pthread_mutex_lock(&fs->lock);
+		if (n->stg->last_opened == h)
+			n->stg->last_opened = NULL;
+		pthread_mutex_unlock(&fs->lock);
 		writer_detach(fs, n);
 	}
 	if (h->fd >= 0)
@@ -1086,13 +1138,15 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
-/* truncate: on an open writer, its staging file; on a path, a whole
- * read-modify-write committed at once. The reply carries the committed
- * size (rule 3), so readers on this mount keep theirs. */
+/* truncate: with open writers on this mount (ftruncate, or O_TRUNC, which
+ * the kernel sends without a handle), their staging file; otherwise a whole
+ * read-modify-write committed at once. The reply carries the committed size
+ * (rule 3), so readers on this mount keep theirs. */
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	struct node *n;
+	bool others;
 	int ret;
 
 	if (size < 0)
@@ -1100,40 +1154,37 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	if (fs->cfg.read_only)
 		return -EROFS;
 	if (fi && fi->fh) {
-		struct handle *h = handle_of(fi);
-		struct staging *s = h->node->stg;
-
-		if (!h->writer)
+		n = handle_of(fi)->node;
+		if (!handle_of(fi)->writer)
 			return -EBADF;
-		pthread_mutex_lock(&s->io);
-		ret = ftruncate(s->fd, size) < 0 ? -errno : 0;
-		if (ret == 0) {
-			s->size = (uint64_t)size;
-			s->dirty = true;
-		}
-		pthread_mutex_unlock(&s->io);
-		return ret;
+		handle_of(fi)->modified = true;
+	} else {
+		ret = path_check(key_of(path));
+		if (ret)
+			return ret;
+		pthread_mutex_lock(&fs->lock);
+		n = node_get(fs, key_of(path));
+		pthread_mutex_unlock(&fs->lock);
+		if (!n)
+			return -ENOMEM;
 	}
-	ret = path_check(key_of(path));
-	if (ret)
-		return ret;
 	pthread_mutex_lock(&fs->lock);
-	n = node_get(fs, key_of(path));
-	if (n)
-		n->handles++;
+	n->handles++;
 	pthread_mutex_unlock(&fs->lock);
-	if (!n)
-		return -ENOMEM;
-	ret = writer_attach(fs, n, size == 0);
+	ret = writer_attach(fs, n);
 	if (ret == 0) {
+		pthread_mutex_lock(&fs->lock);
+		others = n->stg->writers > 1;
+		/* O_TRUNC reaches us as a truncate without a handle right after
+		 * the open: it belongs to the newest writer, whose close commits. */
+		if (others && !(fi && fi->fh) && n->stg->last_opened)
+			n->stg->last_opened->modified = true;
+		pthread_mutex_unlock(&fs->lock);
 		pthread_mutex_lock(&n->stg->io);
-		if (ftruncate(n->stg->fd, size) < 0) {
-			ret = -errno;
-		} else {
-			n->stg->size = (uint64_t)size;
-			n->stg->dirty = true;
+		ret = staging_truncate_locked(fs, n, (uint64_t)size);
+		/* With writers open, their close commits; alone, commit now. */
+		if (ret == 0 && !others)
 			ret = commit_locked(fs, n);
-		}
 		pthread_mutex_unlock(&n->stg->io);
 		writer_detach(fs, n);
 	}

@@ -8,6 +8,7 @@
 #include <fuse.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,10 @@ int main(int argc, char **argv)
 	if (!loop)
 		goto out;
 	fuse_loop_cfg_set_max_threads(loop, 16);
-	ret = fuse_loop_mt(fuse, loop) == 0 ? 0 : 1;
+	/* The loop returns the signal that ended it: SIGTERM, SIGINT and
+	 * SIGHUP are the ordinary ways to stop a daemon. */
+	ret = fuse_loop_mt(fuse, loop);
+	ret = (ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP) ? 0 : 1;
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	log_msg(LOG_INFO, "unmounted %s", mnt);
 out:

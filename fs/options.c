@@ -59,7 +59,6 @@ static const struct fuse_opt opt_table[] = {
 	FUSE_OPT_KEY("rw", KEY_DISCARD),
 	FUSE_OPT_KEY("nobootwait", KEY_DISCARD),
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD),
-	FUSE_OPT_KEY("x-%s", KEY_DISCARD),
 	FUSE_OPT_END
 };
 
@@ -95,6 +94,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_DISCARD:
 		return 0;
 	default:
+		/* x-systemd.*, x-gvfs-* and friends: fuse_opt can only match a
+		 * prefix up to '=', so they are recognised here. */
+		if (key == FUSE_OPT_KEY_OPT && strncmp(arg, "x-", 2) == 0)
+			return 0;
 		return 1; /* FUSE's own options (allow_other, ...) */
 	}
 }
