@@ -6,6 +6,8 @@
 #include <stdio.h>
 
 #include "file_store.h"
+#include "s3_store.h"
+#include "stats_store.h"
 #include "store_open.h"
 #include "store_url.h"
 
@@ -24,7 +26,20 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
 	case STORE_SCHEME_FILE:
 		ret = file_store_create(url.path, &s, err, errlen);
 		break;
-	case STORE_SCHEME_S3:
+	case STORE_SCHEME_S3: {
+		struct s3_store_config s3 = {
+			.bucket = url.bucket,
+			.prefix = url.prefix,
+			.endpoint = cfg->endpoint,
+			.region = cfg->region,
+			.addressing = cfg->addressing,
+			.ca_file = cfg->ca_file,
+			.timeout_ms = cfg->timeout_ms,
+		};
+
+		ret = s3_store_create(&s3, &s, err, errlen);
+		break;
+	}
 	case STORE_SCHEME_GCS:
 		snprintf(err, errlen, "%s:// stores are not supported by this build yet; "
 			 "use file:///dir", store_url_scheme_name(url.scheme));
@@ -34,6 +49,12 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
 	store_url_cleanup(&url);
 	if (ret)
 		return ret;
+	/* Wrappers, bottom-up: the counting layer sees every request. */
+	ret = stats_store_create(s, &s);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
 	*out = s;
 	return 0;
 }

@@ -74,6 +74,8 @@
 #include "fd_copy.h"
 #include "fs.h"
 #include "log.h"
+#include "stats_store.h"
+#include "status.h"
 
 enum node_type { NODE_UNKNOWN, NODE_FILE, NODE_DIR, NODE_ABSENT };
 
@@ -114,11 +116,14 @@ struct node {
 
 struct handle {
 	struct node *node;
+	char *vbuf;           /* a .fallbackfs/ file: its content as of open */
+	size_t vlen;
 	int fd;               /* reader: cache entry (body at CACHE_HDR); -1 else */
 	uint64_t size;        /* reader: size of the version */
 	bool writer;
 	bool modified;        /* writer: changed the staging since its last commit */
 	bool failed;          /* writer: its last commit failed and was reported */
+	bool wrote;           /* writer: wrote data through this handle */
 	bool append;
 	bool live;            /* reads the node's staging file (local-only names) */
 	bool page_cache;
@@ -134,7 +139,11 @@ struct fs {
 	struct node **buckets;
 	size_t nbuckets, nnodes;
 	struct timespec mounted_at; /* the time directories show */
+	struct fs_counters ctr;
 };
+
+/* The read-only .fallbackfs/ directory at the root. */
+enum virt { VIRT_NONE, VIRT_DIR, VIRT_STATUS, VIRT_METRICS };
 
 #define ROOT_KEY ""
 #define RESERVED ".fallbackfs"
@@ -183,6 +192,35 @@ static const char *base_name(const char *key)
 	const char *s = strrchr(key, '/');
 
 	return s ? s + 1 : key;
+}
+
+/* Which part of .fallbackfs/ a key names, if any. */
+static enum virt virt_of(const char *key)
+{
+	if (strcmp(key, RESERVED) == 0)
+		return VIRT_DIR;
+	if (strcmp(key, RESERVED "/status") == 0)
+		return VIRT_STATUS;
+	if (strcmp(key, RESERVED "/metrics") == 0)
+		return VIRT_METRICS;
+	return VIRT_NONE;
+}
+
+/* Render a .fallbackfs/ file now (caller frees); NULL on ENOMEM. */
+static char *virt_render(struct fs *fs, enum virt v)
+{
+	struct store_stats st;
+	struct status_input in = {
+		.url = fs->url,
+		.cache_dir = cache_dir(fs->cache),
+		.cache_bytes = cache_bytes(fs->cache),
+		.freshness_ms = fs->cfg.freshness_ms,
+		.fs = &fs->ctr,
+	};
+
+	if (stats_store_snapshot(fs->store, &st) == 0)
+		in.store = &st;
+	return v == VIRT_STATUS ? status_json(&in) : status_metrics(&in);
 }
 
 /* Is this a name that editors and mkstemp use for temporaries? */
@@ -379,6 +417,8 @@ static int resolve(struct fs *fs, const char *key)
 			if (strcmp(n->cached_etag, m.etag) == 0) {
 				n->content_at = n->meta_at;
 				n->fetched_at = time(NULL);
+				n->stale_served = false;
+				atomic_fetch_add(&fs->ctr.revalidations, 1);
 			}
 		}
 		pthread_mutex_unlock(&fs->lock);
@@ -422,6 +462,28 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	}
 	if (!key)
 		return -ENOENT;
+	if (virt_of(key) != VIRT_NONE) {
+		enum virt v = virt_of(key);
+		char *text = v == VIRT_DIR ? NULL : virt_render(fs, v);
+
+		if (v != VIRT_DIR && !text)
+			return -ENOMEM;
+		memset(st, 0, sizeof(*st));
+		st->st_uid = fs->cfg.uid;
+		st->st_gid = fs->cfg.gid;
+		st->st_mtim = st->st_ctim = st->st_atim = fs->mounted_at;
+		if (v == VIRT_DIR) {
+			st->st_mode = S_IFDIR | (0555 & ~fs->cfg.umask);
+			st->st_nlink = 2;
+		} else {
+			clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+			st->st_mode = S_IFREG | (0444 & ~fs->cfg.umask);
+			st->st_nlink = 1;
+			st->st_size = (off_t)strlen(text);
+			free(text);
+		}
+		return 0;
+	}
 	if (key[0] == '\0') {
 		pthread_mutex_lock(&fs->lock);
 		n = node_get(fs, ROOT_KEY);
@@ -479,7 +541,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 {
 	const char *key = key_of(path);
 	char *copy;
-	int ret = key[0] ? path_check(key) : 0;
+	int ret = key[0] && virt_of(key) != VIRT_DIR ? path_check(key) : 0;
 
 	if (ret)
 		return ret == -EPERM ? -ENOENT : ret;
@@ -503,6 +565,14 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	struct fs *fs = fs_get();
 	const char *key = (const char *)(uintptr_t)fi->fh;
 	struct store_list_page page = { 0 };
+
+	if (virt_of(key) == VIRT_DIR) {
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		filler(buf, "metrics", NULL, 0, 0);
+		filler(buf, "status", NULL, 0, 0);
+		return 0;
+	}
 	char **names = NULL;
 	size_t nnames = 0, cap = 0;
 	char *prefix = NULL, *token = NULL;
@@ -618,6 +688,8 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 		qsort(names, nnames, sizeof(*names), str_cmp);
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
+	if (key[0] == '\0')
+		filler(buf, RESERVED, NULL, 0, 0);
 	for (size_t i = 0; i < nnames; i++) {
 		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
 			continue;
@@ -650,21 +722,29 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 
 	if (confirmed) {
 		ret = cache_open(fs->cache, n->key, fd, meta);
-		if (ret == 0 && strcmp(meta->etag, etag) == 0)
+		if (ret == 0 && strcmp(meta->etag, etag) == 0) {
+			atomic_fetch_add(&fs->ctr.cache_hits, 1);
 			return 0;
+		}
 		if (ret == 0)
 			close(*fd);
 		etag[0] = '\0';
 	}
 	ret = cache_fetch(fs->cache, fs->store, n->key, etag[0] ? etag : NULL, fd, meta);
+	if (ret == 0)
+		atomic_fetch_add(&fs->ctr.fetches, 1);
 	if (ret == STORE_NOT_MODIFIED) {
+		atomic_fetch_add(&fs->ctr.revalidations, 1);
 		ret = cache_open(fs->cache, n->key, fd, meta);
 		if (ret == 0 && strcmp(meta->etag, etag) != 0) {
 			close(*fd);
 			ret = -ENOENT;
 		}
-		if (ret == -ENOENT) /* the entry vanished under us: fetch whole */
+		if (ret == -ENOENT) { /* the entry vanished under us: fetch whole */
 			ret = cache_fetch(fs->cache, fs->store, n->key, NULL, fd, meta);
+			if (ret == 0)
+				atomic_fetch_add(&fs->ctr.fetches, 1);
+		}
 	}
 	if (ret == 0) {
 		pthread_mutex_lock(&fs->lock);
@@ -689,6 +769,7 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 	if (ret != -EACCES && cache_open(fs->cache, n->key, fd, meta) == 0) {
 		log_msg(LOG_WARNING, "open %s: %s; serving the cached version %s",
 			log_key(n->key, kb, sizeof(kb)), store_strerror(ret), meta->etag);
+		atomic_fetch_add(&fs->ctr.stale_served, 1);
 		pthread_mutex_lock(&fs->lock);
 		n->stale_served = true;
 		pthread_mutex_unlock(&fs->lock);
@@ -843,10 +924,12 @@ static int commit_locked(struct fs *fs, struct node *n)
 	}
 	ret = store_put(fs->store, key, s->fd, 0, s->size, &cond, &m);
 	if (ret) {
+		atomic_fetch_add(&fs->ctr.commit_errors, 1);
 		log_msg(LOG_ERR, "upload %s: %s", log_key(key, kb, sizeof(kb)),
 			store_strerror(ret));
 		return ret;
 	}
+	atomic_fetch_add(&fs->ctr.commits, 1);
 	s->dirty = false;
 	/* Keep the upload as the cached version: the next open needs no GET. */
 	if (cache_install(fs->cache, key, s->fd, 0, &m) != 0)
@@ -888,8 +971,26 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	int acc = fi->flags & O_ACCMODE;
 	struct handle *h;
 	struct node *n;
-	int ret = path_check(key);
+	int ret;
 
+	if (virt_of(key) == VIRT_STATUS || virt_of(key) == VIRT_METRICS) {
+		if (acc != O_RDONLY)
+			return -EACCES;
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		h->fd = -1;
+		h->vbuf = virt_render(fs, virt_of(key));
+		if (!h->vbuf) {
+			free(h);
+			return -ENOMEM;
+		}
+		h->vlen = strlen(h->vbuf);
+		fi->direct_io = 1; /* its size changes with every open */
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
+	ret = path_check(key);
 	if (ret)
 		return ret;
 	if (acc != O_RDONLY && fs->cfg.read_only)
@@ -935,6 +1036,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		return 0;
 	}
 	pthread_mutex_unlock(&fs->lock);
+	atomic_fetch_add(&fs->ctr.opens, 1);
 	{
 		struct store_meta m;
 
@@ -1020,6 +1122,14 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	struct handle *h = handle_of(fi);
 	ssize_t n;
 
+	if (h->vbuf) {
+		if ((size_t)off >= h->vlen)
+			return 0;
+		if (size > h->vlen - (size_t)off)
+			size = h->vlen - (size_t)off;
+		memcpy(buf, h->vbuf + off, size);
+		return (int)size;
+	}
 	if (h->writer || h->live) {
 		struct staging *s = h->node->stg;
 		int ret;
@@ -1037,6 +1147,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	if ((uint64_t)off + size > h->size)
 		size = (size_t)(h->size - (uint64_t)off);
 	n = pread(h->fd, buf, size, CACHE_HDR + off);
+	if (n > 0)
+		atomic_fetch_add(&fs_get()->ctr.read_bytes, (uint64_t)n);
 	return n < 0 ? -errno : (int)n;
 }
 
@@ -1063,6 +1175,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	if (n > 0) {
 		s->dirty = true;
 		h->modified = true;
+		h->wrote = true;
 		h->failed = false;
 		if ((uint64_t)off + (uint64_t)n > s->size)
 			s->size = (uint64_t)off + (uint64_t)n;
@@ -1093,20 +1206,26 @@ static int commit_for(struct fs *fs, struct handle *h, bool releasing)
 	return ret;
 }
 
-/* flush (every close): commit what this handle wrote. */
+/* flush (every close of a descriptor): commit what this handle wrote. A
+ * handle that wrote nothing yet waits for release: a shell's `> file` opens,
+ * dup2()s and closes the first descriptor before writing, and committing
+ * then would publish an empty file for a moment. */
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 
-	if (!h->writer)
+	if (!h->writer || !h->wrote)
 		return 0;
 	return commit_for(fs_get(), h, false);
 }
 
-/* fsync: the same commit; the store's put is durable when it returns. */
+/* fsync: commit now, written or not; the store's put is durable when it
+ * returns. */
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	return fs_flush(path, fi);
+	struct handle *h = handle_of(fi);
+
+	return h->writer ? commit_for(fs_get(), h, false) : 0;
 }
 
 /* release: the last reference of a handle. */
@@ -1116,6 +1235,11 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	struct handle *h = handle_of(fi);
 	struct node *n = h->node;
 
+	if (h->vbuf) {
+		free(h->vbuf);
+		free(h);
+		return 0;
+	}
 	if (h->writer) {
 		int ret = commit_for(fs, h, true);
 
@@ -1158,6 +1282,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		if (!handle_of(fi)->writer)
 			return -EBADF;
 		handle_of(fi)->modified = true;
+		handle_of(fi)->wrote = true;
 	} else {
 		ret = path_check(key_of(path));
 		if (ret)
@@ -1194,13 +1319,17 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return ret;
 }
 
-/* unlink: delete the object; a file still being written is forgotten. */
+/* unlink: delete the object; a file still being written is forgotten. The
+ * staging lock is held while deciding, so a commit in flight (a release
+ * arrives asynchronously) either finished, and the object is deleted, or
+ * will find the node detached and upload nothing. */
 static int fs_unlink(const char *path)
 {
 	struct fs *fs = fs_get();
 	const char *key = key_of(path);
+	struct staging *s = NULL;
 	struct node *n;
-	bool in_store = true;
+	bool staged = false;
 	int ret = path_check(key);
 
 	if (ret)
@@ -1209,30 +1338,45 @@ static int fs_unlink(const char *path)
 		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	n = node_find(fs, key);
-	if (n && n->stg && (n->stg->pending || n->stg->local_only))
-		in_store = false;
-	pthread_mutex_unlock(&fs->lock);
-	if (in_store) {
-		ret = store_del(fs->store, key, NULL);
-		if (ret && ret != -ENOENT)
-			return ret;
-		if (ret == -ENOENT && !n)
-			return -ENOENT;
-	}
-	cache_evict(fs->cache, key);
-	pthread_mutex_lock(&fs->lock);
-	n = node_find(fs, key);
 	if (n) {
-		if (n->stg || n->handles)
-			node_detach(fs, n); /* open writers must not resurrect it */
-		else {
-			n->type = NODE_ABSENT;
-			n->meta_at = mono_ms();
-			n->cached_etag[0] = '\0';
+		n->handles++; /* pinned while we work */
+		s = n->stg;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (s)
+		pthread_mutex_lock(&s->io);
+	pthread_mutex_lock(&fs->lock);
+	if (n && n->stg && (n->stg->pending || n->stg->local_only)) {
+		staged = true;
+		node_detach(fs, n);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (s)
+		pthread_mutex_unlock(&s->io);
+
+	if (!staged) {
+		ret = store_del(fs->store, key, NULL);
+		if (ret == 0 || ret == -ENOENT) {
+			cache_evict(fs->cache, key);
+			pthread_mutex_lock(&fs->lock);
+			if (n && !n->detached) {
+				if (n->stg) {
+					node_detach(fs, n); /* open writers must not resurrect it */
+				} else {
+					n->type = NODE_ABSENT;
+					n->meta_at = mono_ms();
+					n->cached_etag[0] = '\0';
+				}
+			}
+			pthread_mutex_unlock(&fs->lock);
 		}
 	}
-	pthread_mutex_unlock(&fs->lock);
-	return 0;
+	if (n) {
+		pthread_mutex_lock(&fs->lock);
+		node_unref(n);
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return ret;
 }
 
 /* Is there anything under prefix key/ in the store or on this mount? */
@@ -1540,6 +1684,102 @@ static int fs_statfs(const char *path, struct statvfs *st)
 	return 0;
 }
 
+#define XATTR_ETAG "user.fallbackfs.etag"
+#define XATTR_FETCHED "user.fallbackfs.fetched_at"
+#define XATTR_SOURCE "user.fallbackfs.source"
+
+/* Copy a value out as getxattr does: size 0 asks for the length. */
+static int xattr_reply(const char *v, char *value, size_t size)
+{
+	size_t len = strlen(v);
+
+	if (size == 0)
+		return (int)len;
+	if (size < len)
+		return -ERANGE;
+	memcpy(value, v, len);
+	return (int)len;
+}
+
+/* getxattr: what this mount knows of a file's version (see README). */
+static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	struct fs *fs = fs_get();
+	const char *key = key_of(path);
+	char out[STORE_ETAG_MAX + 64] = "";
+	struct stat st;
+	struct node *n;
+	int ret;
+
+	if (virt_of(key) != VIRT_NONE || key[0] == '\0')
+		return -ENODATA;
+	ret = fs_getattr(path, &st, NULL);
+	if (ret)
+		return ret;
+	if (!S_ISREG(st.st_mode))
+		return -ENODATA;
+	pthread_mutex_lock(&fs->lock);
+	n = node_find(fs, key);
+	if (!n) {
+		ret = -ENOENT;
+	} else if (strcmp(name, XATTR_ETAG) == 0) {
+		if (n->type == NODE_FILE)
+			snprintf(out, sizeof(out), "%s", n->meta.etag);
+		else
+			ret = -ENODATA; /* not in the store yet */
+	} else if (strcmp(name, XATTR_FETCHED) == 0) {
+		time_t t = (time_t)n->fetched_at;
+		struct tm tm;
+
+		if (t > 0 && gmtime_r(&t, &tm))
+			strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		else
+			ret = -ENODATA; /* content never confirmed by this mount */
+	} else if (strcmp(name, XATTR_SOURCE) == 0) {
+		snprintf(out, sizeof(out), "%s", node_local(n) && n->type != NODE_FILE ? "local"
+						  : n->stale_served ? "cache" : "store");
+	} else {
+		ret = -ENODATA;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return ret ? ret : xattr_reply(out, value, size);
+}
+
+/* listxattr: the three names, on files. */
+static int fs_listxattr(const char *path, char *list, size_t size)
+{
+	static const char names[] = XATTR_ETAG "\0" XATTR_FETCHED "\0" XATTR_SOURCE;
+	const char *key = key_of(path);
+	struct stat st;
+	int ret;
+
+	if (virt_of(key) != VIRT_NONE || key[0] == '\0')
+		return 0;
+	ret = fs_getattr(path, &st, NULL);
+	if (ret)
+		return ret;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if (size == 0)
+		return (int)sizeof(names);
+	if (size < sizeof(names))
+		return -ERANGE;
+	memcpy(list, names, sizeof(names));
+	return (int)sizeof(names);
+}
+
+/* Our attributes describe the store; nobody sets them. */
+static int fs_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	return -ENOTSUP;
+}
+
+static int fs_removexattr(const char *path, const char *name)
+{
+	return -ENOTSUP;
+}
+
 /* init: the kernel caching decisions, each with its reason. */
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
@@ -1593,6 +1833,10 @@ static const struct fuse_operations ops = {
 	.chmod = fs_chmod,
 	.chown = fs_chown,
 	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
 };
 
 const struct fuse_operations *fs_operations(void)

@@ -2,6 +2,7 @@
 FUSE mount, compared with the backing store and with a local disk."""
 import errno
 import hashlib
+import json
 import os
 import signal
 import stat
@@ -39,7 +40,7 @@ def test_kong_layout_roundtrip(mount, store_dir):
     assert read(mount.path("3.6.0.0", "config.json")) == CONFIG
     assert read(str(store_dir / "3.6.0.0" / "config.json")) == CONFIG
     assert (store_dir / "3.6.0.0" / "election" / "1704921469.123-30128332-39a4").stat().st_size == 0
-    assert sorted(os.listdir(mount.mnt)) == ["3.6.0.0"]
+    assert sorted(os.listdir(mount.mnt)) == [".fallbackfs", "3.6.0.0"]
     assert sorted(os.listdir(mount.path("3.6.0.0"))) == ["config.json", "election"]
     st = os.stat(mount.path("3.6.0.0", "config.json"))
     backing = os.stat(str(store_dir / "3.6.0.0" / "config.json"))
@@ -107,8 +108,19 @@ def test_fsync_commits(mount, store_dir):
 
 
 def test_new_empty_file_is_an_object(mount, store_dir):
+    # nothing written: committed at release, which the kernel sends after close()
     subprocess.run(["touch", mount.path("empty")], check=True)
-    assert (store_dir / "empty").exists() and (store_dir / "empty").stat().st_size == 0
+    wait_for(lambda: (store_dir / "empty").exists(), what="empty object")
+    assert (store_dir / "empty").stat().st_size == 0
+    assert os.path.getsize(mount.path("empty")) == 0
+
+
+def test_shell_redirect_is_one_put(mount, store_dir):
+    # bash opens, dup2()s and closes the first descriptor before writing
+    subprocess.run(["bash", "-c", "echo '{\"a\": 1}' > %s" % mount.path("c.json")], check=True)
+    assert read(str(store_dir / "c.json")) == b'{"a": 1}\n'
+    status = json.loads(read(mount.path(".fallbackfs", "status")))
+    assert status["store"]["requests"]["put"] == 1
 
 
 def apply_ops(path, ops):
@@ -183,7 +195,7 @@ def test_rename_committed_object(mount, store_dir):
     os.rename(mount.path("a.json"), mount.path("b.json"))
     assert not (store_dir / "a.json").exists()
     assert read(str(store_dir / "b.json")) == b"A"
-    assert sorted(os.listdir(mount.mnt)) == ["b.json"]
+    assert sorted(os.listdir(mount.mnt)) == [".fallbackfs", "b.json"]
 
 
 def test_big_file_cp_and_cmp(mount, tmp_path, store_dir):
