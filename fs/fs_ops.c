@@ -925,8 +925,10 @@ static int commit_locked(struct fs *fs, struct node *n)
 	ret = store_put(fs->store, key, s->fd, 0, s->size, &cond, &m);
 	if (ret) {
 		atomic_fetch_add(&fs->ctr.commit_errors, 1);
-		log_msg(LOG_ERR, "upload %s: %s", log_key(key, kb, sizeof(kb)),
-			store_strerror(ret));
+		/* A refused create-only put is the application's answer (close()
+		 * returns EEXIST), not a fault of the mount. */
+		log_msg(ret == -EEXIST ? LOG_DEBUG : LOG_ERR, "upload %s: %s",
+			log_key(key, kb, sizeof(kb)), store_strerror(ret));
 		return ret;
 	}
 	atomic_fetch_add(&fs->ctr.commits, 1);
@@ -960,6 +962,32 @@ static void writer_detach(struct fs *fs, struct node *n)
 		staging_free(s);
 		return;
 	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Pin node n and its staging file, if any, for an operation that works
+ * unlocked: the staging counts as written to until staging_unpin(), so a
+ * release cannot free it meanwhile. Returns the staging or NULL. */
+static struct staging *staging_pin(struct fs *fs, struct node *n)
+{
+	struct staging *s;
+
+	pthread_mutex_lock(&fs->lock);
+	n->handles++;
+	s = n->stg;
+	if (s)
+		s->writers++;
+	pthread_mutex_unlock(&fs->lock);
+	return s;
+}
+
+/* Undo staging_pin(). */
+static void staging_unpin(struct fs *fs, struct node *n, struct staging *s)
+{
+	if (s)
+		writer_detach(fs, n);
+	pthread_mutex_lock(&fs->lock);
+	node_unref(n);
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -1338,11 +1366,9 @@ static int fs_unlink(const char *path)
 		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	n = node_find(fs, key);
-	if (n) {
-		n->handles++; /* pinned while we work */
-		s = n->stg;
-	}
 	pthread_mutex_unlock(&fs->lock);
+	if (n)
+		s = staging_pin(fs, n);
 	if (s)
 		pthread_mutex_lock(&s->io);
 	pthread_mutex_lock(&fs->lock);
@@ -1371,11 +1397,8 @@ static int fs_unlink(const char *path)
 			pthread_mutex_unlock(&fs->lock);
 		}
 	}
-	if (n) {
-		pthread_mutex_lock(&fs->lock);
-		node_unref(n);
-		pthread_mutex_unlock(&fs->lock);
-	}
+	if (n)
+		staging_unpin(fs, n, s);
 	return ret;
 }
 
@@ -1525,8 +1548,10 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	}
 	staged = n && n->stg && (n->stg->pending || n->stg->local_only);
 	if (staged) {
+		/* pinned as staging_pin() does, under the same lock hold */
 		s = n->stg;
-		n->handles++; /* keep it while we work unlocked */
+		s->writers++;
+		n->handles++;
 		to_tmp = is_tmpname(fs, tk);
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -1540,8 +1565,9 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		ret = node_rekey(fs, n, tk);
 		s->local_only = to_tmp;
 		s->dirty = s->dirty || (was_local && !to_tmp);
-		if (cond.mode == STORE_PUT_CREATE)
-			s->excl = true;
+		/* The target is create-only if rename says so; an O_EXCL on the
+		 * temporary (mkstemp) was about the temporary's name. */
+		s->excl = cond.mode == STORE_PUT_CREATE;
 		pthread_mutex_unlock(&fs->lock);
 		if (ret == 0 && !to_tmp)
 			ret = commit_locked(fs, n);
@@ -1553,13 +1579,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 			pthread_mutex_unlock(&fs->lock);
 		}
 		pthread_mutex_unlock(&s->io);
-		pthread_mutex_lock(&fs->lock);
-		if (ret == 0 && s->writers == 0 && !s->local_only) {
-			n->stg = NULL;
-			staging_free(s);
-		}
-		node_unref(n);
-		pthread_mutex_unlock(&fs->lock);
+		staging_unpin(fs, n, s);
 		return ret;
 	}
 
@@ -1603,16 +1623,30 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 	return ret;
 }
 
+/* Is this time "now", as touch without -d asks? */
+static bool is_now(const struct timespec *t)
+{
+	struct timespec now;
+
+	if (t->tv_nsec == UTIME_NOW)
+		return true;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return t->tv_nsec != UTIME_OMIT && llabs((long long)(t->tv_sec - now.tv_sec)) <= 2;
+}
+
 /* utimens: refreshing the time of an object refreshes it in the store (how a
- * shell exporter renews its election entry); files being written get the
- * time of their commit anyway. */
+ * shell exporter renews its election entry). Stores set modification times
+ * themselves, so only "now" can be honoured; another time is refused rather
+ * than silently replaced. A file with uncommitted changes gets the time of
+ * its commit anyway. */
 static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_get();
 	const char *key;
 	struct store_meta m;
+	struct staging *s = NULL;
 	struct node *n;
-	bool staged;
+	bool pending_change = false;
 	int ret;
 
 	if (fs->cfg.read_only)
@@ -1625,30 +1659,41 @@ static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse
 		return -ENOENT;
 	if ((ret = path_check(key)) != 0)
 		return ret;
+	if (tv && tv[1].tv_nsec == UTIME_OMIT)
+		return 0; /* atime only: stores keep none */
+	if (tv && !is_now(&tv[1]))
+		return -EPERM;
 	pthread_mutex_lock(&fs->lock);
 	n = node_find(fs, key);
-	staged = n && n->stg;
 	if (n && (n->type == NODE_DIR || n->local_dir)) {
 		pthread_mutex_unlock(&fs->lock);
 		return 0; /* directories have no time of their own in a store */
 	}
 	pthread_mutex_unlock(&fs->lock);
-	if (staged)
-		return 0;
-	ret = store_touch(fs->store, key, &m);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&fs->lock);
-	n = node_get(fs, key);
-	if (n) {
-		bool same = strcmp(n->cached_etag, m.etag) == 0;
-
-		node_set_file(n, &m);
-		if (same)
-			n->content_at = n->meta_at;
+	if (n)
+		s = staging_pin(fs, n);
+	if (s) {
+		pthread_mutex_lock(&s->io);
+		pending_change = s->dirty || s->pending || s->local_only;
+		pthread_mutex_unlock(&s->io);
 	}
-	pthread_mutex_unlock(&fs->lock);
-	return 0;
+	if (!pending_change) {
+		ret = store_touch(fs->store, key, &m);
+		if (ret == 0 && n) {
+			pthread_mutex_lock(&fs->lock);
+			if (strcmp(n->cached_etag, m.etag) == 0 || n->type != NODE_FILE ||
+			    strcmp(n->meta.etag, n->cached_etag) == 0) {
+				if (strcmp(n->meta.etag, n->cached_etag) == 0)
+					memcpy(n->cached_etag, m.etag, sizeof(n->cached_etag));
+				n->content_at = mono_ms();
+			}
+			node_set_file(n, &m);
+			pthread_mutex_unlock(&fs->lock);
+		}
+	}
+	if (n)
+		staging_unpin(fs, n, s);
+	return ret;
 }
 
 /* chmod/chown: modes and owners come from mount options; accept only what

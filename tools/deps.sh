@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential meson ninja-build pkg-config fuse3 libfuse3-dev
 	libcurl4-openssl-dev libssl-dev libcjson-dev libexpat1-dev libinih-dev)
-test_pkgs=(python3-pytest python3-botocore awscli s3cmd rclone attr curl
+test_pkgs=(python3-pytest python3-pytest-timeout python3-botocore awscli s3cmd rclone attr curl
 	util-linux nodejs npm)
 
 want=("${build_pkgs[@]}")
