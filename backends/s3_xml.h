@@ -87,7 +87,8 @@ int s3_xml_parse_error(const char *xml, size_t len, char *code, size_t code_len,
 int s3_xml_parse_upload_id(const char *xml, size_t len, char *upload_id,
 			   size_t upload_id_len);
 
-/* Parse CompleteMultipartUploadResult (ETag) into *out; returns
+/* Parse CompleteMultipartUploadResult (ETag; left "" when the server sent
+ * an empty one, as Ceph RGW does) into *out; returns
  * S3_XML_EMBEDDED_ERROR with out->error_code set when S3 answered 200 with an
  * <Error> body, which the caller maps like an error status. */
 int s3_xml_parse_complete(const char *xml, size_t len, struct s3_xml_result *out);
