@@ -105,6 +105,8 @@ struct node {
 	char cached_etag[STORE_ETAG_MAX]; /* version in the cache entry */
 	int64_t content_at;   /* monotonic ms when cached_etag was confirmed */
 	int64_t fetched_at;   /* wall-clock s of that confirmation */
+	bool confirmed_once;  /* a lookup just confirmed cached_etag: the next
+	                         open may use it even with freshness=0 */
 	bool stale_served;    /* last open served the cache without the store */
 	char page_etag[STORE_ETAG_MAX];   /* version the page cache may hold */
 	char kernel_etag[STORE_ETAG_MAX]; /* version whose attrs the kernel has */
@@ -165,6 +167,17 @@ static bool fresh(const struct fs *fs, int64_t at)
 {
 	/* freshness=0 means every open asks the store, even within one ms */
 	return at != 0 && fs->cfg.freshness_ms > 0 && mono_ms() - at <= fs->cfg.freshness_ms;
+}
+
+/* Metadata for getattr. With freshness=0 a short grace still applies: the
+ * kernel follows every LOOKUP with a permission GETATTR (default_permissions,
+ * zero attribute timeout), and asking the store twice in a row for one
+ * open() would buy nothing. Content is still checked on every open. */
+static bool meta_fresh(const struct fs *fs, int64_t at)
+{
+	int64_t ttl = fs->cfg.freshness_ms > 0 ? fs->cfg.freshness_ms : 20;
+
+	return at != 0 && mono_ms() - at <= ttl;
 }
 
 /* FUSE paths start with '/'; keys do not. */
@@ -418,6 +431,7 @@ static int resolve(struct fs *fs, const char *key)
 				n->content_at = n->meta_at;
 				n->fetched_at = time(NULL);
 				n->stale_served = false;
+				n->confirmed_once = true;
 				atomic_fetch_add(&fs->ctr.revalidations, 1);
 			}
 		}
@@ -498,7 +512,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 
 	pthread_mutex_lock(&fs->lock);
 	n = node_find(fs, key);
-	if (n && (node_local(n) || n->handles || fresh(fs, n->meta_at)) &&
+	if (n && (node_local(n) || n->handles || meta_fresh(fs, n->meta_at)) &&
 	    n->type != NODE_UNKNOWN) {
 		goto answer;
 	}
@@ -717,7 +731,11 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 
 	pthread_mutex_lock(&fs->lock);
 	memcpy(etag, n->cached_etag, sizeof(etag));
-	confirmed = etag[0] && fresh(fs, n->content_at);
+	/* The lookup that precedes every open may have just asked the store
+	 * (getattr past freshness): that answer serves this open once, so
+	 * freshness=0 costs one request per open, not two. */
+	confirmed = etag[0] && (fresh(fs, n->content_at) || n->confirmed_once);
+	n->confirmed_once = false;
 	pthread_mutex_unlock(&fs->lock);
 
 	if (confirmed) {
@@ -1175,9 +1193,48 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	if ((uint64_t)off + size > h->size)
 		size = (size_t)(h->size - (uint64_t)off);
 	n = pread(h->fd, buf, size, CACHE_HDR + off);
-	if (n > 0)
-		atomic_fetch_add(&fs_get()->ctr.read_bytes, (uint64_t)n);
 	return n < 0 ? -errno : (int)n;
+}
+
+/* read_buf: version snapshots are spliced from their cache file, with no
+ * copy through this process; everything else goes through fs_read. */
+static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	int n;
+
+	if (!bv)
+		return -ENOMEM;
+	if (!h->writer && !h->live && !h->vbuf && h->fd >= 0) {
+		if ((uint64_t)off >= h->size)
+			size = 0;
+		else if ((uint64_t)off + size > h->size)
+			size = (size_t)(h->size - (uint64_t)off);
+		*bv = FUSE_BUFVEC_INIT(size);
+		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv->buf[0].fd = h->fd;
+		bv->buf[0].pos = CACHE_HDR + off;
+		atomic_fetch_add(&fs_get()->ctr.read_bytes, (uint64_t)size);
+		*bufp = bv;
+		return 0;
+	}
+	*bv = FUSE_BUFVEC_INIT(size);
+	bv->buf[0].mem = malloc(size ? size : 1);
+	if (!bv->buf[0].mem) {
+		free(bv);
+		return -ENOMEM;
+	}
+	n = fs_read(path, bv->buf[0].mem, size, off, fi);
+	if (n < 0) {
+		free(bv->buf[0].mem);
+		free(bv);
+		return n;
+	}
+	bv->buf[0].size = (size_t)n;
+	*bufp = bv;
+	return 0;
 }
 
 /* write: into the staging file; O_APPEND appends at the staged end, whatever
@@ -1865,6 +1922,7 @@ static const struct fuse_operations ops = {
 	.open = fs_open,
 	.create = op_create,
 	.read = fs_read,
+	.read_buf = fs_read_buf,
 	.write = fs_write,
 	.flush = fs_flush,
 	.fsync = fs_fsync,

@@ -39,7 +39,9 @@ def test_kong_layout_roundtrip(mount, store_dir):
     open(mount.path("3.6.0.0", "election", "1704921469.123-30128332-39a4"), "w").close()
     assert read(mount.path("3.6.0.0", "config.json")) == CONFIG
     assert read(str(store_dir / "3.6.0.0" / "config.json")) == CONFIG
-    assert (store_dir / "3.6.0.0" / "election" / "1704921469.123-30128332-39a4").stat().st_size == 0
+    entry = store_dir / "3.6.0.0" / "election" / "1704921469.123-30128332-39a4"
+    wait_for(entry.exists, what="election entry (committed at release)")
+    assert entry.stat().st_size == 0
     assert sorted(os.listdir(mount.mnt)) == [".fallbackfs", "3.6.0.0"]
     assert sorted(os.listdir(mount.path("3.6.0.0"))) == ["config.json", "election"]
     st = os.stat(mount.path("3.6.0.0", "config.json"))
