@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import BINARY, is_mounted, wait_for
+from posix_ops import apply_ops
 
 CONFIG = b'{"_format_version": "3.0", "_transform": false, "services": []}\n'
 
@@ -123,36 +124,6 @@ def test_shell_redirect_is_one_put(mount, store_dir):
     assert read(str(store_dir / "c.json")) == b'{"a": 1}\n'
     status = json.loads(read(mount.path(".fallbackfs", "status")))
     assert status["store"]["requests"]["put"] == 1
-
-
-def apply_ops(path, ops):
-    """Run the same POSIX operations on any path."""
-    for op in ops:
-        kind = op[0]
-        if kind == "write":
-            with open(path, "wb") as f:
-                f.write(op[1])
-        elif kind == "append":
-            with open(path, "ab") as f:
-                f.write(op[1])
-        elif kind == "pwrite":
-            fd = os.open(path, os.O_WRONLY)
-            os.pwrite(fd, op[1], op[2])
-            os.close(fd)
-        elif kind == "rw":
-            with open(path, "r+b") as f:
-                f.seek(op[2])
-                f.write(op[1])
-                f.seek(0)
-                assert f.read()  # reads its own staged data
-        elif kind == "truncate":
-            os.truncate(path, op[1])
-        elif kind == "ftruncate":
-            fd = os.open(path, os.O_RDWR)
-            os.ftruncate(fd, op[1])
-            os.close(fd)
-        elif kind == "otrunc":
-            os.close(os.open(path, os.O_WRONLY | os.O_TRUNC))
 
 
 @pytest.mark.parametrize("ops", [
