@@ -370,6 +370,16 @@ static void node_set_file(struct node *n, const struct store_meta *m)
 	n->meta_at = mono_ms();
 }
 
+/* The store just confirmed version m, and the cache holds it (fs->lock held). */
+static void node_confirm(struct node *n, const struct store_meta *m)
+{
+	node_set_file(n, m);
+	memcpy(n->cached_etag, m->etag, sizeof(n->cached_etag));
+	n->content_at = n->meta_at;
+	n->fetched_at = time(NULL);
+	n->stale_served = false;
+}
+
 /* Does the node exist on this mount, whatever the store says? */
 static bool node_local(const struct node *n)
 {
@@ -425,12 +435,11 @@ static int resolve(struct fs *fs, const char *key)
 		pthread_mutex_lock(&fs->lock);
 		n = node_get(fs, key);
 		if (n) {
-			node_set_file(n, &m);
 			/* A HEAD that finds the cached version confirms it too. */
-			if (strcmp(n->cached_etag, m.etag) == 0) {
-				n->content_at = n->meta_at;
-				n->fetched_at = time(NULL);
-				n->stale_served = false;
+			if (strcmp(n->cached_etag, m.etag) != 0) {
+				node_set_file(n, &m);
+			} else {
+				node_confirm(n, &m);
 				n->confirmed_once = true;
 				atomic_fetch_add(&fs->ctr.revalidations, 1);
 			}
@@ -544,6 +553,31 @@ answer:
 	return 0;
 }
 
+/* The names readdir collects: from the listing, then local-only ones. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+/* Append a copy of name; 0 or -ENOMEM. */
+static int names_add(struct names *ns, const char *name)
+{
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 64;
+		char **v = realloc(ns->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	ns->v[ns->n] = strdup(name);
+	if (!ns->v[ns->n])
+		return -ENOMEM;
+	ns->n++;
+	return 0;
+}
+
 /* Sort helper for readdir names. */
 static int str_cmp(const void *a, const void *b)
 {
@@ -587,8 +621,7 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 		filler(buf, "status", NULL, 0, 0);
 		return 0;
 	}
-	char **names = NULL;
-	size_t nnames = 0, cap = 0;
+	struct names names = { 0 };
 	char *prefix = NULL, *token = NULL;
 	size_t plen;
 	bool found_any = false;
@@ -627,29 +660,14 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 				n->type = NODE_DIR;
 				n->meta_at = now;
 			} else {
-				node_set_file(n, &e->meta);
-				if (strcmp(n->cached_etag, e->meta.etag) == 0) {
-					n->content_at = now;
-					n->fetched_at = time(NULL);
-				}
+				if (strcmp(n->cached_etag, e->meta.etag) == 0)
+					node_confirm(n, &e->meta);
+				else
+					node_set_file(n, &e->meta);
 			}
-			if (nnames == cap) {
-				char **nn;
-
-				cap = cap ? cap * 2 : 64;
-				nn = realloc(names, cap * sizeof(*nn));
-				if (!nn) {
-					ret = -ENOMEM;
-					break;
-				}
-				names = nn;
-			}
-			names[nnames] = strdup(name);
-			if (!names[nnames]) {
-				ret = -ENOMEM;
+			ret = names_add(&names, name);
+			if (ret)
 				break;
-			}
-			nnames++;
 		}
 		pthread_mutex_unlock(&fs->lock);
 		token = page.next_token;
@@ -668,23 +686,9 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 			if (!node_local(n) || strncmp(n->key, prefix, plen) != 0 ||
 			    name[0] == '\0' || strchr(name, '/'))
 				continue;
-			if (nnames == cap) {
-				char **nn;
-
-				cap = cap ? cap * 2 : 64;
-				nn = realloc(names, cap * sizeof(*nn));
-				if (!nn) {
-					ret = -ENOMEM;
-					break;
-				}
-				names = nn;
-			}
-			names[nnames] = strdup(name);
-			if (!names[nnames]) {
-				ret = -ENOMEM;
+			ret = names_add(&names, name);
+			if (ret)
 				break;
-			}
-			nnames++;
 			found_any = true;
 		}
 	}
@@ -698,22 +702,22 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	if (ret)
 		goto out;
 
-	if (nnames > 1)
-		qsort(names, nnames, sizeof(*names), str_cmp);
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof(*names.v), str_cmp);
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
 	if (key[0] == '\0')
 		filler(buf, RESERVED, NULL, 0, 0);
-	for (size_t i = 0; i < nnames; i++) {
-		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+	for (size_t i = 0; i < names.n; i++) {
+		if (i > 0 && strcmp(names.v[i], names.v[i - 1]) == 0)
 			continue;
-		if (filler(buf, names[i], NULL, 0, 0))
+		if (filler(buf, names.v[i], NULL, 0, 0))
 			break;
 	}
 out:
-	for (size_t i = 0; i < nnames; i++)
-		free(names[i]);
-	free(names);
+	for (size_t i = 0; i < names.n; i++)
+		free(names.v[i]);
+	free(names.v);
 	free(prefix);
 	free(token);
 	store_list_page_cleanup(&page);
@@ -766,11 +770,7 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 	}
 	if (ret == 0) {
 		pthread_mutex_lock(&fs->lock);
-		node_set_file(n, meta);
-		memcpy(n->cached_etag, meta->etag, sizeof(n->cached_etag));
-		n->content_at = n->meta_at;
-		n->fetched_at = time(NULL);
-		n->stale_served = false;
+		node_confirm(n, meta);
 		pthread_mutex_unlock(&fs->lock);
 		return 0;
 	}
@@ -956,10 +956,7 @@ static int commit_locked(struct fs *fs, struct node *n)
 		cache_evict(fs->cache, key);
 	pthread_mutex_lock(&fs->lock);
 	s->pending = false;
-	node_set_file(n, &m);
-	memcpy(n->cached_etag, m.etag, sizeof(n->cached_etag));
-	n->content_at = n->meta_at;
-	n->fetched_at = time(NULL);
+	node_confirm(n, &m);
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
 }
@@ -1662,10 +1659,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 		pthread_mutex_lock(&fs->lock);
 		tn = node_get(fs, tk);
 		if (tn) {
-			node_set_file(tn, &m);
-			memcpy(tn->cached_etag, m.etag, sizeof(tn->cached_etag));
-			tn->content_at = tn->meta_at;
-			tn->fetched_at = time(NULL);
+			node_confirm(tn, &m);
 		}
 		n->type = NODE_ABSENT;
 		n->meta_at = mono_ms();
