@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,7 +22,7 @@
 
 #define OFF_T_MAX ((off_t)(((uint64_t)1 << (sizeof(off_t) * CHAR_BIT - 1)) - 1))
 
-/* Both running digests. */
+/* Both running digests; sha256 stays NULL when only MD5 is wanted. */
 struct digest_state {
 	EVP_MD_CTX *sha256;
 	EVP_MD_CTX *md5;
@@ -36,42 +37,47 @@ static void state_cleanup(struct digest_state *st)
 	st->md5 = NULL;
 }
 
-/* Start both digests; -ENOTSUP when MD5 is disabled, because that is a policy, not a bug. */
-static int state_init(struct digest_state *st)
+/* Start the digests (SHA-256 only when with_sha256); -ENOTSUP when MD5 is
+ * disabled, because that is a policy, not a bug. */
+static int state_init(struct digest_state *st, bool with_sha256)
 {
-	st->sha256 = EVP_MD_CTX_new();
+	st->sha256 = with_sha256 ? EVP_MD_CTX_new() : NULL;
 	st->md5 = EVP_MD_CTX_new();
-	if (!st->sha256 || !st->md5)
+	if ((with_sha256 && !st->sha256) || !st->md5)
 		return -ENOMEM;
-	if (!EVP_DigestInit_ex(st->sha256, EVP_sha256(), NULL))
+	if (st->sha256 && !EVP_DigestInit_ex(st->sha256, EVP_sha256(), NULL))
 		return -EIO;
 	if (!EVP_DigestInit_ex(st->md5, EVP_md5(), NULL))
 		return -ENOTSUP;
 	return 0;
 }
 
-/* Feed len bytes to both digests. */
+/* Feed len bytes to the running digests. */
 static int state_update(struct digest_state *st, const void *buf, size_t len)
 {
-	if (!EVP_DigestUpdate(st->sha256, buf, len) || !EVP_DigestUpdate(st->md5, buf, len))
+	if ((st->sha256 && !EVP_DigestUpdate(st->sha256, buf, len)) ||
+	    !EVP_DigestUpdate(st->md5, buf, len))
 		return -EIO;
 	return 0;
 }
 
-/* Finish both digests and format them into *out. */
+/* Finish the digests and format them into *out (sha256_hex "" if not run). */
 static int state_final(struct digest_state *st, struct digest_result *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0, i;
 
-	if (!EVP_DigestFinal_ex(st->sha256, md, &len) || len != 32)
-		return -EIO;
-	for (i = 0; i < len; i++) {
-		out->sha256_hex[2 * i] = digits[md[i] >> 4];
-		out->sha256_hex[2 * i + 1] = digits[md[i] & 0xf];
+	out->sha256_hex[0] = '\0';
+	if (st->sha256) {
+		if (!EVP_DigestFinal_ex(st->sha256, md, &len) || len != 32)
+			return -EIO;
+		for (i = 0; i < len; i++) {
+			out->sha256_hex[2 * i] = digits[md[i] >> 4];
+			out->sha256_hex[2 * i + 1] = digits[md[i] & 0xf];
+		}
+		out->sha256_hex[64] = '\0';
 	}
-	out->sha256_hex[64] = '\0';
 	if (!EVP_DigestFinal_ex(st->md5, md, &len) || len != 16)
 		return -EIO;
 	if (EVP_EncodeBlock((unsigned char *)out->md5_base64, md, 16) != 24)
@@ -90,7 +96,7 @@ int digest_buffer(const void *buf, size_t len, struct digest_result *out)
 	memset(out, 0, sizeof(*out));
 	if (!buf && len)
 		return -EINVAL;
-	ret = state_init(&st);
+	ret = state_init(&st, true);
 	if (!ret && len)
 		ret = state_update(&st, buf, len);
 	if (!ret)
@@ -101,8 +107,10 @@ int digest_buffer(const void *buf, size_t len, struct digest_result *out)
 	return ret;
 }
 
-/* pread() at explicit offsets so concurrent users of the same fd do not disturb each other. */
-int digest_fd_range(int fd, off_t offset, uint64_t size, struct digest_result *out)
+/* pread() at explicit offsets so concurrent users of the same fd do not
+ * disturb each other; SHA-256 too when with_sha256. */
+static int fd_range(int fd, off_t offset, uint64_t size, bool with_sha256,
+		    struct digest_result *out)
 {
 	struct digest_state st = { 0 };
 	unsigned char *buf = NULL;
@@ -114,7 +122,7 @@ int digest_fd_range(int fd, off_t offset, uint64_t size, struct digest_result *o
 	memset(out, 0, sizeof(*out));
 	if (offset < 0 || size > (uint64_t)(OFF_T_MAX - offset))
 		return -EINVAL;
-	ret = state_init(&st);
+	ret = state_init(&st, with_sha256);
 	if (ret)
 		goto out;
 	buf = malloc(READ_CHUNK);
@@ -152,4 +160,16 @@ out:
 	if (ret)
 		memset(out, 0, sizeof(*out));
 	return ret;
+}
+
+/* Both digests of a file range. */
+int digest_fd_range(int fd, off_t offset, uint64_t size, struct digest_result *out)
+{
+	return fd_range(fd, offset, size, true, out);
+}
+
+/* MD5 alone: for bodies sent with Content-MD5 and an unsigned payload. */
+int digest_md5_fd_range(int fd, off_t offset, uint64_t size, struct digest_result *out)
+{
+	return fd_range(fd, offset, size, false, out);
 }

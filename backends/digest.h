@@ -2,7 +2,8 @@
  * digest.h - the payload digests an upload needs, computed in one pass.
  *
  * SHA-256 (hex, for x-amz-content-sha256) and MD5 (base64, for Content-MD5)
- * over a byte range of a file descriptor or over a memory buffer. The file
+ * over a byte range of a file descriptor or over a memory buffer, or MD5
+ * alone over a file range. The file
  * is read with pread(), so the descriptor's position is never used or moved
  * and one descriptor may be digested from several threads at once.
  *
@@ -29,6 +30,10 @@ struct digest_result {
  * policy), -ENOMEM, or the negative errno of a failed pread() (e.g. -EBADF).
  */
 int digest_fd_range(int fd, off_t offset, uint64_t size, struct digest_result *out);
+
+/* As digest_fd_range() but MD5 only (sha256_hex is ""): half the work, for
+ * uploads that carry Content-MD5 and an unsigned payload hash. */
+int digest_md5_fd_range(int fd, off_t offset, uint64_t size, struct digest_result *out);
 
 /* Digest len bytes at buf (NULL allowed when len is 0). Returns 0, -EINVAL,
  * -ENOTSUP, -ENOMEM or -EIO as above. */

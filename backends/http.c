@@ -11,6 +11,18 @@
  * CURLSH share: libcurl documents sharing the connection cache between
  * concurrently running threads as unsupported. The share holds what is safe
  * to share under our lock callbacks: the DNS cache and TLS session IDs.
+ *
+ * Bulk transfers: bodies to or from an fd use large libcurl buffers
+ * (HTTP_BULK_BUFFER), and the callbacks pread()/pwrite() straight between
+ * the fd and libcurl's own buffer, so a body is copied once between the
+ * socket and the page cache and no more.
+ *
+ * Resends: libcurl repeats a request by itself, once, when a reused
+ * connection turns out dead before any answer arrived (the server may have
+ * closed it just as we sent, or may have applied the request and died).
+ * For requests marked no_resend, the pre-request callback sees the second
+ * send on the same transfer and refuses it; the caller gets -ECONNRESET and
+ * decides, by its own rules, whether the request may be repeated.
  */
 #include "http.h"
 
@@ -27,6 +39,11 @@
 #ifndef FALLBACKFS_VERSION
 #define FALLBACKFS_VERSION "dev"
 #endif
+
+/* libcurl's receive and upload buffers for bodies to or from an fd: large
+ * enough that a 30 MB body is a few hundred syscalls, small enough for a
+ * dozen transfers at once under the daemon's memory target. */
+#define HTTP_BULK_BUFFER (256L * 1024)
 
 struct http_client {
 	CURLSH *share;
@@ -62,6 +79,8 @@ struct transfer {
 	bool to_fd;
 	bool is_2xx;
 	bool stopped_ok;     /* we stopped a non-2xx body at the cap on purpose */
+	unsigned sends;      /* times libcurl was about to send the request */
+	bool resend_refused; /* a no_resend request was about to go out again */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -496,6 +515,26 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* libcurl pre-request callback: runs once per send of the request, so a
+ * second call is libcurl resending it; refused for no_resend requests. */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
+		     int local_port)
+{
+	struct transfer *t = arg;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (++t->sends > 1 && t->req->no_resend) {
+		t->resend_refused = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+#endif
+
 /* Map a failed transfer to a negative errno and a message in resp->error. */
 static int map_curl_error(CURLcode rc, const struct transfer *t, const char *detail)
 {
@@ -504,6 +543,12 @@ static int map_curl_error(CURLcode rc, const struct transfer *t, const char *det
 	int err = -EIO;
 	size_t i;
 
+	if (t->resend_refused) {
+		/* The first send may or may not have been applied: a reset. */
+		snprintf(resp->error, sizeof(resp->error), "connection closed before any "
+			 "answer; request not resent (it must not be repeated blindly)");
+		return -ECONNRESET;
+	}
 	if (t->cb_err) {
 		/* Our own callbacks stopped the transfer: their reason wins over
 		 * libcurl's generic "write/read error". */
@@ -598,6 +643,8 @@ static CURLcode set_method(CURL *easy, const struct http_request *req, struct tr
 	curl_off_t size = (curl_off_t)req->body_size;
 	CURLcode rc = CURLE_OK;
 
+	if (req->body_fd >= 0)
+		rc |= curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_BULK_BUFFER);
 	if (has_body) {
 		rc |= curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
 		rc |= curl_easy_setopt(easy, CURLOPT_READDATA, t);
@@ -705,6 +752,16 @@ int http_perform(struct http_client *c, const struct http_request *req,
 	rc |= curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
 	rc |= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
 	rc |= curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
+	if (req->resp_fd >= 0)
+		rc |= curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, HTTP_BULK_BUFFER);
+#if LIBCURL_VERSION_NUM >= 0x075000
+	rc |= curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+	rc |= curl_easy_setopt(easy, CURLOPT_PREREQDATA, &t);
+#else
+	/* No pre-request callback: a fresh connection is never resent. */
+	if (req->no_resend)
+		rc |= curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+#endif
 	rc |= set_method(easy, req, &t);
 	if (rc != CURLE_OK) {
 		/* OR-ed codes are not meaningful; any failure here means a libcurl

@@ -99,6 +99,15 @@ struct http_request {
 	long connect_timeout_ms; /* per-request override; 0: client's */
 	bool no_proxy;           /* bypass any proxy from the environment (metadata
 	                            endpoints are link-local) */
+	/*
+	 * Send this request at most once. libcurl silently resends a request
+	 * whose reused connection died before any answer arrived; for a write
+	 * that must not be repeated blindly (an unconditional PUT) that resend
+	 * is refused and the call fails with -ECONNRESET instead, so the caller
+	 * can find out whether the first send was applied. Connections are still
+	 * reused, so keep-alive is kept for every request.
+	 */
+	bool no_resend;
 };
 
 struct http_response_header {

@@ -13,12 +13,17 @@
  * Requests. head = HEAD; get = GET with If-None-Match ("etag" quoted; 304
  * -> STORE_NOT_MODIFIED, where only out->etag is known because S3 sends no
  * size on a 304), the body streamed to the caller's fd and its length checked
- * against Content-Length; put = PUT with Content-MD5 and the signed SHA-256
- * from one digest pass, Content-Type application/json for ".json" names,
+ * against Content-Length; put = PUT with Content-MD5 (see Integrity),
+ * Content-Type application/json for ".json" names,
  * If-None-Match: * for create-only and If-Match: <etag> unquoted (AWS takes
- * both forms, Ceph RGW 16 only the unquoted one); above one part size a
- * multipart upload whose conditions go on CompleteMultipartUpload and which
- * is aborted on any failure; del = HEAD (S3 answers 204 for a missing key,
+ * both forms, Ceph RGW 16 only the unquoted one); above the multipart
+ * threshold (by default one part size, 16 MiB) a multipart upload whose
+ * parts go up S3_PART_THREADS at a time and whose conditions go on
+ * CompleteMultipartUpload, aborted on any failure. (Measured on RGW, a
+ * 30 MB body as 4 parallel parts took 110 ms, as one PUT 140 ms; on AWS
+ * one connection is the usual bottleneck, so parallel parts win there too.
+ * Parts shrink, down to S3's 5 MiB minimum, so that every thread has one.)
+ * del = HEAD (S3 answers 204 for a missing key,
  * the contract wants -ENOENT, and RGW ignores If-Match on DELETE, so the
  * etag is compared here too) then DELETE with If-Match; list =
  * ListObjectsV2 (url encoding, keys relative to the store prefix, keys that
@@ -26,11 +31,28 @@
  * with REPLACE, keeping Content-Type and x-amz-meta-*, guarded by
  * x-amz-copy-source-if-match.
  *
+ * Integrity. Every PUT and every part carries Content-MD5, so the server
+ * rejects a body that arrived different from what we read (BadDigest). The
+ * body is read once for that MD5 and once more while it is sent; its SHA-256
+ * is not computed: x-amz-content-sha256 is UNSIGNED-PAYLOAD, as curl and the
+ * AWS SDKs send over HTTPS. That is safe because Content-MD5 is itself a
+ * signed header: the signature covers the digest, the digest covers the
+ * body, so neither can be changed in transit without the request failing.
+ * (What an unsigned payload gives up is a cryptographic hash of the body:
+ * over plain http a deliberate attacker able to forge MD5 collisions could
+ * swap the body; over https TLS rules that out, and plain http is meant for
+ * loopback and private endpoints.) Small bodies built in memory
+ * (CompleteMultipartUpload) keep a signed SHA-256.
+ *
  * Deadlines. Every operation has one deadline (timeout_ms) covering all its
  * attempts and backoff sleeps; each attempt gets the time left as its curl
  * timeout, and a sleep that would pass the deadline ends the operation with
  * -ETIMEDOUT. A multipart upload is a sequence of operations: each part and
- * the completion get a deadline of their own.
+ * the completion get a deadline of their own. Parts are sent by up to
+ * S3_PART_THREADS threads (the caller's and short-lived helpers), each on
+ * its own connection; the first failure stops the others from starting new
+ * parts, and the upload is aborted only after every thread has finished, so
+ * no part can land after the abort.
  *
  * Retrying writes. Reads, listings, conditional writes, parts of an upload,
  * CompleteMultipartUpload (one-shot per upload id) and the guarded copy are
@@ -45,7 +67,9 @@
  * is sent guarded (If-Match the etag seen, or If-None-Match: *) where the
  * server enforces conditions; otherwise another writer got there after us
  * and repeating our older write could overwrite it, so the original error is
- * returned. "Our body landed" is never judged by the ETag (an MD5: a
+ * returned. libcurl's own silent resend on a dead reused connection is
+ * refused for every request but GET and HEAD (http.h no_resend): this loop
+ * alone decides what is repeated, and knows when a retry was ambiguous. "Our body landed" is never judged by the ETag (an MD5: a
  * compare-and-swap counter writes the same "6" from several nodes): every
  * write carries a random id in x-amz-meta-fallbackfs-put, and HEAD compares
  * that. The same check turns a 412 on a conditional retry, after an
@@ -101,6 +125,8 @@
 #define S3_LIST_MAX_BODY (16u << 20)
 #define S3_SMALL_MAX_BODY (256u << 10)
 #define S3_ABORT_TIMEOUT_MS 10000
+#define S3_PART_THREADS 4
+#define S3_MAX_SINGLE_PUT (5ULL << 30) /* S3's limit for one PUT */
 
 struct s3_store {
 	struct store base;
@@ -118,6 +144,7 @@ struct s3_store {
 	char region[64];
 	unsigned timeout_ms;
 	uint64_t part_size;
+	uint64_t multipart_threshold; /* larger bodies go multipart */
 	pid_t creator_pid;
 	pthread_t creator_thread;
 	atomic_bool refresh_started;
@@ -643,6 +670,8 @@ static int send_once(struct s3_store *s, struct s3_call *c, struct http_response
 	req.resp_offset = c->resp_offset;
 	req.max_body = c->max_body ? c->max_body : S3_SMALL_MAX_BODY;
 	req.timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+	/* Only this module's retry loop repeats writes (see the header). */
+	req.no_resend = strcmp(c->method, "GET") != 0 && strcmp(c->method, "HEAD") != 0;
 	ret = http_perform(http, &req, resp);
 	if (ret == 0)
 		note_date(s, resp);
@@ -970,7 +999,7 @@ static int put_single(struct s3_store *s, const struct put_args *a,
 	c->body_fd = a->fd;
 	c->body_offset = a->offset;
 	c->body_size = a->size;
-	c->payload_hash = dg->sha256_hex;
+	c->payload_hash = SIGV4_UNSIGNED_PAYLOAD; /* Content-MD5 is signed instead */
 	c->replay_safe = replay_safe;
 	add_hdr(c, "content-md5", dg->md5_base64);
 	add_hdr(c, "content-type", content_type(a->key));
@@ -1075,6 +1104,104 @@ static void abort_upload(struct s3_store *s, const char *path, const char *uploa
 	http_response_cleanup(&resp);
 }
 
+/* The parts of one multipart upload, shared by the threads sending them. */
+struct part_job {
+	struct s3_store *s;
+	const struct put_args *a;
+	const char *upload_id;
+	uint64_t part;                 /* size of every part but the last */
+	unsigned parts;
+	char (*etags)[STORE_ETAG_MAX]; /* slot i written only by the sender of part i */
+	pthread_mutex_t lock;
+	unsigned next;                 /* protected by lock: next part to send */
+	int err;                       /* protected by lock: first failure, or 0 */
+};
+
+/* Digest and send part i (0-based) with a deadline of its own. */
+static int upload_part(struct part_job *j, unsigned i)
+{
+	const struct put_args *a = j->a;
+	off_t off = a->offset + (off_t)((uint64_t)i * j->part);
+	uint64_t len = i + 1 < j->parts ? j->part : a->size - (uint64_t)i * j->part;
+	struct http_response resp = { 0 };
+	struct digest_result dg;
+	struct sigv4_param q[2];
+	struct s3_call c;
+	char partno[16];
+	const char *e;
+	int ret;
+
+	ret = digest_md5_fd_range(a->fd, off, len, &dg);
+	if (ret < 0)
+		return ret;
+	snprintf(partno, sizeof(partno), "%u", i + 1);
+	q[0] = (struct sigv4_param){ "partNumber", partno };
+	q[1] = (struct sigv4_param){ "uploadId", j->upload_id };
+	call_init(j->s, &c, "PUT", a->path, S3_CTX_READ);
+	c.query = q;
+	c.query_count = 2;
+	c.body_fd = a->fd;
+	c.body_offset = off;
+	c.body_size = len;
+	c.payload_hash = SIGV4_UNSIGNED_PAYLOAD; /* Content-MD5 is signed instead */
+	add_hdr(&c, "content-md5", dg.md5_base64);
+	ret = s3_exec(j->s, &c, a->key, &resp);
+	e = ret == 0 ? http_response_header(&resp, "ETag") : NULL;
+	if (ret == 0 && (!e || strlen(e) >= STORE_ETAG_MAX))
+		ret = -EIO;
+	if (ret == 0)
+		snprintf(j->etags[i], STORE_ETAG_MAX, "%s", e);
+	http_response_cleanup(&resp);
+	return ret;
+}
+
+/* Thread body: send parts until none is left or one has failed. */
+static void *part_worker(void *arg)
+{
+	struct part_job *j = arg;
+
+	for (;;) {
+		unsigned i;
+		int ret;
+
+		pthread_mutex_lock(&j->lock);
+		if (j->err || j->next >= j->parts) {
+			pthread_mutex_unlock(&j->lock);
+			break;
+		}
+		i = j->next++;
+		pthread_mutex_unlock(&j->lock);
+		ret = upload_part(j, i);
+		if (ret < 0) {
+			pthread_mutex_lock(&j->lock);
+			if (!j->err)
+				j->err = ret;
+			pthread_mutex_unlock(&j->lock);
+		}
+	}
+	return NULL;
+}
+
+/* Send every part, up to S3_PART_THREADS at once (the caller's thread is
+ * one of them; helpers that cannot be created just leave more to it).
+ * Returns once no part is in flight: 0, or the first failure. */
+static int upload_parts(struct part_job *j)
+{
+	pthread_t tid[S3_PART_THREADS - 1];
+	unsigned helpers = 0, want = j->parts < S3_PART_THREADS ? j->parts : S3_PART_THREADS;
+
+	pthread_mutex_init(&j->lock, NULL);
+	j->next = 0;
+	j->err = 0;
+	while (helpers + 1 < want && pthread_create(&tid[helpers], NULL, part_worker, j) == 0)
+		helpers++;
+	part_worker(j);
+	for (unsigned k = 0; k < helpers; k++)
+		pthread_join(tid[k], NULL);
+	pthread_mutex_destroy(&j->lock);
+	return j->err;
+}
+
 /* Multipart upload: initiate, parts, complete (with the condition), or abort. */
 static int put_multipart(struct s3_store *s, const struct put_args *a, struct store_meta *out)
 {
@@ -1083,7 +1210,7 @@ static int put_multipart(struct s3_store *s, const struct put_args *a, struct st
 	struct sigv4_param q[2];
 	struct digest_result dg;
 	struct s3_call c;
-	char upload_id[S3_XML_TOKEN_MAX + 1] = "", partno[16];
+	char upload_id[S3_XML_TOKEN_MAX + 1] = "";
 	char (*etags)[STORE_ETAG_MAX] = NULL;
 	uint64_t part = s->part_size;
 	unsigned parts;
@@ -1092,6 +1219,13 @@ static int put_multipart(struct s3_store *s, const struct put_args *a, struct st
 	FILE *xf = NULL;
 	int ret;
 
+	/* Enough parts to keep every thread busy, none below S3's minimum. */
+	if (part > (a->size + S3_PART_THREADS - 1) / S3_PART_THREADS) {
+		part = (a->size + S3_PART_THREADS - 1) / S3_PART_THREADS;
+		part = (part + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+		if (part < S3_STORE_MIN_PART_SIZE)
+			part = S3_STORE_MIN_PART_SIZE;
+	}
 	while ((a->size + part - 1) / part > S3_MAX_PARTS)
 		part *= 2;
 	parts = (unsigned)((a->size + part - 1) / part);
@@ -1119,32 +1253,11 @@ static int put_multipart(struct s3_store *s, const struct put_args *a, struct st
 	}
 
 	/* parts: idempotent within the upload, each with its own deadline */
-	for (unsigned i = 0; i < parts; i++) {
-		off_t off = a->offset + (off_t)((uint64_t)i * part);
-		uint64_t len = i + 1 < parts ? part : a->size - (uint64_t)i * part;
-		const char *e;
+	{
+		struct part_job job = { .s = s, .a = a, .upload_id = upload_id, .part = part,
+					.parts = parts, .etags = etags };
 
-		ret = digest_fd_range(a->fd, off, len, &dg);
-		if (ret < 0)
-			goto out;
-		snprintf(partno, sizeof(partno), "%u", i + 1);
-		q[0] = (struct sigv4_param){ "partNumber", partno };
-		q[1] = (struct sigv4_param){ "uploadId", upload_id };
-		call_init(s, &c, "PUT", a->path, S3_CTX_READ);
-		c.query = q;
-		c.query_count = 2;
-		c.body_fd = a->fd;
-		c.body_offset = off;
-		c.body_size = len;
-		c.payload_hash = dg.sha256_hex;
-		add_hdr(&c, "content-md5", dg.md5_base64);
-		ret = s3_exec(s, &c, a->key, &resp);
-		e = ret == 0 ? http_response_header(&resp, "ETag") : NULL;
-		if (ret == 0 && (!e || strlen(e) >= STORE_ETAG_MAX))
-			ret = -EIO;
-		if (ret == 0)
-			snprintf(etags[i], STORE_ETAG_MAX, "%s", e);
-		http_response_cleanup(&resp);
+		ret = upload_parts(&job);
 		if (ret < 0)
 			goto out;
 	}
@@ -1265,11 +1378,11 @@ static int do_put(struct s3_store *s, const char *key, int fd, off_t offset, uin
 	a.path = object_path(s, key);
 	if (!a.path)
 		return -ENOMEM;
-	if (size > s->part_size) {
+	if (size > s->multipart_threshold) {
 		ret = put_multipart(s, &a, out);
 		goto out;
 	}
-	ret = digest_fd_range(fd, offset, size, &dg);
+	ret = digest_md5_fd_range(fd, offset, size, &dg);
 	if (ret < 0)
 		goto out;
 	ret = md5_hex(dg.md5_base64, our_etag);
@@ -1806,6 +1919,14 @@ int s3_store_create(const struct s3_store_config *cfg, struct store **out, char 
 		s->part_size = S3_STORE_DEFAULT_PART_SIZE;
 	if (s->part_size < S3_STORE_MIN_PART_SIZE)
 		s->part_size = S3_STORE_MIN_PART_SIZE;
+	s->multipart_threshold = cfg->multipart_threshold;
+	env = getenv("FALLBACKFS_S3_MULTIPART_THRESHOLD");
+	if (!s->multipart_threshold && env && env[0])
+		s->multipart_threshold = strtoull(env, NULL, 10);
+	if (!s->multipart_threshold)
+		s->multipart_threshold = s->part_size;
+	if (s->multipart_threshold > S3_MAX_SINGLE_PUT)
+		s->multipart_threshold = S3_MAX_SINGLE_PUT;
 	s->bucket = strdup(cfg->bucket ? cfg->bucket : "");
 	s->prefix = strdup(cfg->prefix ? cfg->prefix : "");
 	if (!s->bucket || !s->prefix) {

@@ -16,7 +16,8 @@
 
 #include "store.h"
 
-/* Default multipart part size; objects larger than one part go multipart. */
+/* Default (and largest, until 10000 parts need more) multipart part size;
+ * by default also the size above which a put goes multipart. */
 #define S3_STORE_DEFAULT_PART_SIZE (16u << 20)
 /* S3's smallest part (all but the last). */
 #define S3_STORE_MIN_PART_SIZE (5u << 20)
@@ -32,6 +33,9 @@ struct s3_store_config {
 	unsigned timeout_ms;    /* deadline of one operation, retries included;
 	                           0: 30000 */
 	uint64_t part_size;     /* 0: $FALLBACKFS_S3_PART_SIZE or the default */
+	uint64_t multipart_threshold; /* bodies larger than this go multipart;
+	                           0: $FALLBACKFS_S3_MULTIPART_THRESHOLD or the
+	                           part size; capped at S3's 5 GB single-PUT limit */
 	bool read_only;         /* skip the write probe (no conditional/touch caps) */
 };
 

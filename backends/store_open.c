@@ -35,6 +35,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
 			.addressing = cfg->addressing,
 			.ca_file = cfg->ca_file,
 			.timeout_ms = cfg->timeout_ms,
+			.read_only = cfg->read_only,
 		};
 
 		ret = s3_store_create(&s3, &s, err, errlen);

@@ -5,6 +5,7 @@
 #ifndef FALLBACKFS_STORE_OPEN_H
 #define FALLBACKFS_STORE_OPEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store.h"
@@ -16,6 +17,8 @@ struct store_config {
 	const char *addressing; /* "path" or "virtual" (S3) */
 	const char *ca_file;    /* private CA bundle for HTTPS */
 	unsigned timeout_ms;    /* deadline of one store operation, retries included */
+	bool read_only;         /* the mount never writes: backends must not either,
+	                           not even to probe (read-only credentials) */
 };
 
 /* Build and validate the stack (caller frees with store_destroy). Errors are

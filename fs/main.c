@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 	scfg.addressing = o.addressing;
 	scfg.ca_file = o.ca_file;
 	scfg.timeout_ms = o.timeout * 1000;
+	scfg.read_only = o.ro; /* no write probe: read-only credentials must do */
 	if (store_open(&scfg, &store, err, sizeof(err)) < 0 || probe(store, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fallbackfs: %s\n", err);
 		goto out;

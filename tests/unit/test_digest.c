@@ -132,6 +132,13 @@ int main(void)
 	      S3_MD5);
 	check("range across chunks", digest_fd_range(fd, 300001, 1000000, &r), 0, &r,
 	      MILLION_A_SHA256, MILLION_A_MD5);
+	check("md5 only, range in the middle", digest_md5_fd_range(fd, s3_at, 21, &r), 0, &r,
+	      "", S3_MD5);
+	check("md5 only, across chunks", digest_md5_fd_range(fd, 300001, 1000000, &r), 0, &r, "",
+	      MILLION_A_MD5);
+	check("md5 only, empty range", digest_md5_fd_range(fd, 777, 0, &r), 0, &r, "", EMPTY_MD5);
+	check("md5 only, past the end", digest_md5_fd_range(fd, s3_at, 21 + 8, &r), -EIO, &r,
+	      NULL, NULL);
 	check("empty range in the middle", digest_fd_range(fd, 777, 0, &r), 0, &r, EMPTY_SHA256,
 	      EMPTY_MD5);
 	check("empty range at end", digest_fd_range(fd, file_size, 0, &r), 0, &r, EMPTY_SHA256,

@@ -39,6 +39,7 @@
 #define MAX_REQ_HEAD 16384
 
 static atomic_int conn_count;
+static atomic_int reset_count; /* /reset requests the server has seen */
 static char base_url[64];
 static pid_t server_pid = -1;
 
@@ -187,9 +188,13 @@ static void *serve_conn(void *arg)
 
 			poll(&p, 1, 20000);
 			ok = false;
+		} else if (strcmp(path, "/resets") == 0) {
+			snprintf(small, sizeof(small), "%d", atomic_load(&reset_count));
+			ok = reply(fd, 200, NULL, small, strlen(small));
 		} else if (strcmp(path, "/reset") == 0) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
+			atomic_fetch_add(&reset_count, 1);
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			ok = false;
 		} else {
@@ -484,6 +489,49 @@ static void test_reset(struct http_client *c)
 	http_response_cleanup(&resp);
 }
 
+/* How many /reset requests the server has seen. */
+static int resets_seen(struct http_client *c)
+{
+	struct http_response resp = { 0 };
+	int n = -1;
+
+	if (get(c, "/resets", &resp) == 0 && resp.status == 200 && resp.body)
+		n = atoi(resp.body);
+	http_response_cleanup(&resp);
+	return n;
+}
+
+/* A reused connection dying before any answer: libcurl resends a GET by
+ * itself once (on a fresh connection), but never a no_resend PUT, which
+ * fails with -ECONNRESET after exactly one send. */
+static void test_no_resend(struct http_client *c)
+{
+	struct http_response resp = { 0 };
+	struct http_request req;
+	char url[256];
+	int before;
+
+	snprintf(url, sizeof(url), "%s/reset", base_url);
+	before = resets_seen(c); /* also leaves a kept-alive connection */
+	CHECK(get(c, "/reset", &resp) == -ECONNRESET);
+	http_response_cleanup(&resp);
+	CHECK(resets_seen(c) == before + 2); /* libcurl's own resend, for a GET */
+
+	before = resets_seen(c);
+	http_request_init(&req, "PUT", url);
+	req.body = "x";
+	req.body_size = 1;
+	req.no_resend = true;
+	CHECK(http_perform(c, &req, &resp) == -ECONNRESET);
+	CHECK(strstr(resp.error, "not resent") != NULL);
+	http_response_cleanup(&resp);
+	CHECK(resets_seen(c) == before + 1);
+
+	/* keep-alive still works for the requests that follow */
+	CHECK(get(c, "/hello", &resp) == 0 && resp.status == 200);
+	http_response_cleanup(&resp);
+}
+
 /* A header value with CR/LF is refused, not injected. */
 static void test_bad_header(struct http_client *c)
 {
@@ -699,6 +747,7 @@ int main(void)
 	test_deadline(c);
 	test_refused(c);
 	test_reset(c);
+	test_no_resend(c);
 	test_bad_header(c);
 	http_client_destroy(c);
 	http_client_destroy(NULL);
