@@ -1066,19 +1066,24 @@ static int resolve_ambiguous(struct s3_store *s, const struct put_args *a, int o
 	return orig;
 }
 
+/* A 200 whose body was an <Error> (CompleteMultipartUpload and CopyObject
+ * can answer so): record it as the failure it is, for the errno table. */
+static int embedded_error(struct s3_call *c, const struct s3_xml_result *r, int ret)
+{
+	if (ret == S3_XML_EMBEDDED_ERROR) {
+		snprintf(c->code, sizeof(c->code), "%s", r->error_code);
+		c->status = strcmp(r->error_code, "InternalError") == 0 ? 500 : 400;
+	}
+	return ret;
+}
+
 /* on_2xx of CompleteMultipartUpload: 200 may carry an <Error>. */
 static int complete_2xx(struct s3_call *c, const struct http_response *resp)
 {
 	struct s3_xml_result *r = c->arg;
-	int ret;
 
-	ret = s3_xml_parse_complete(resp->body ? resp->body : "", resp->body_len, r);
-	if (ret == S3_XML_EMBEDDED_ERROR) {
-		snprintf(c->code, sizeof(c->code), "%s", r->error_code);
-		c->status = strcmp(r->error_code, "InternalError") == 0 ? 500 : 400;
-		return S3_XML_EMBEDDED_ERROR;
-	}
-	return ret;
+	return embedded_error(c, r, s3_xml_parse_complete(resp->body ? resp->body : "",
+							   resp->body_len, r));
 }
 
 /* Abort an upload so no parts are left behind; logs when it cannot. */
@@ -1592,15 +1597,9 @@ out:
 static int copy_2xx(struct s3_call *c, const struct http_response *resp)
 {
 	struct s3_xml_result *r = c->arg;
-	int ret;
 
-	ret = s3_xml_parse_copy(resp->body ? resp->body : "", resp->body_len, r);
-	if (ret == S3_XML_EMBEDDED_ERROR) {
-		snprintf(c->code, sizeof(c->code), "%s", r->error_code);
-		c->status = strcmp(r->error_code, "InternalError") == 0 ? 500 : 400;
-		return S3_XML_EMBEDDED_ERROR;
-	}
-	return ret;
+	return embedded_error(c, r, s3_xml_parse_copy(resp->body ? resp->body : "",
+						       resp->body_len, r));
 }
 
 /* One self-copy with REPLACE of the version etag; keeps type and x-amz-meta-*. */

@@ -4,12 +4,45 @@
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "status.h"
+
+/* The filesystem's counters: one row each for both renderings. */
+static const struct {
+	const char *json;   /* key under "fs" in status */
+	const char *metric; /* fallbackfs_<metric> */
+	const char *help;
+	size_t off;
+} fs_rows[] = {
+	{ "opens", "opens_total", "Opens for reading.", offsetof(struct fs_counters, opens) },
+	{ "cache_hits", "cache_hits_total", "Opens served without asking the store.",
+	  offsetof(struct fs_counters, cache_hits) },
+	{ "revalidations", "revalidations_total", "Revalidations that found no change.",
+	  offsetof(struct fs_counters, revalidations) },
+	{ "fetches", "fetches_total", "Object bodies downloaded.",
+	  offsetof(struct fs_counters, fetches) },
+	{ "stale_served", "stale_served_total",
+	  "Opens served from the local cache because the store failed.",
+	  offsetof(struct fs_counters, stale_served) },
+	{ "commits", "commits_total", "Staged writes uploaded.",
+	  offsetof(struct fs_counters, commits) },
+	{ "commit_errors", "commit_errors_total", "Uploads of staged writes that failed.",
+	  offsetof(struct fs_counters, commit_errors) },
+	{ "read_bytes", "fuse_read_bytes_total",
+	  "Bytes read through FUSE (the kernel page cache serves the rest).",
+	  offsetof(struct fs_counters, read_bytes) },
+};
+
+/* The value of row i of fs_rows. */
+static uint64_t fs_value(const struct fs_counters *c, size_t i)
+{
+	return atomic_load((_Atomic uint64_t *)((char *)c + fs_rows[i].off));
+}
 
 /* ISO-8601 UTC, or NULL (JSON null) for "never". */
 static cJSON *iso_time(int64_t t)
@@ -66,16 +99,8 @@ char *status_json(const struct status_input *in)
 		cJSON_AddNumberToObject(cache, "bytes", (double)in->cache_bytes);
 	}
 	fs = cJSON_AddObjectToObject(root, "fs");
-	if (fs) {
-		cJSON_AddNumberToObject(fs, "opens", (double)in->fs->opens);
-		cJSON_AddNumberToObject(fs, "cache_hits", (double)in->fs->cache_hits);
-		cJSON_AddNumberToObject(fs, "revalidations", (double)in->fs->revalidations);
-		cJSON_AddNumberToObject(fs, "fetches", (double)in->fs->fetches);
-		cJSON_AddNumberToObject(fs, "stale_served", (double)in->fs->stale_served);
-		cJSON_AddNumberToObject(fs, "commits", (double)in->fs->commits);
-		cJSON_AddNumberToObject(fs, "commit_errors", (double)in->fs->commit_errors);
-		cJSON_AddNumberToObject(fs, "read_bytes", (double)in->fs->read_bytes);
-	}
+	for (size_t i = 0; fs && i < sizeof(fs_rows) / sizeof(fs_rows[0]); i++)
+		cJSON_AddNumberToObject(fs, fs_rows[i].json, (double)fs_value(in->fs, i));
 	text = cJSON_Print(root);
 	cJSON_Delete(root);
 	if (text) {
@@ -170,24 +195,11 @@ char *status_metrics(const struct status_input *in)
 		put(&b, "fallbackfs_store_last_success_timestamp_seconds %lld\n",
 		    (long long)s->last_ok);
 	}
-	family(&b, "opens_total", "counter", "Opens for reading.");
-	put(&b, "fallbackfs_opens_total %llu\n", (unsigned long long)c->opens);
-	family(&b, "cache_hits_total", "counter", "Opens served without asking the store.");
-	put(&b, "fallbackfs_cache_hits_total %llu\n", (unsigned long long)c->cache_hits);
-	family(&b, "revalidations_total", "counter", "Revalidations that found no change.");
-	put(&b, "fallbackfs_revalidations_total %llu\n", (unsigned long long)c->revalidations);
-	family(&b, "fetches_total", "counter", "Object bodies downloaded.");
-	put(&b, "fallbackfs_fetches_total %llu\n", (unsigned long long)c->fetches);
-	family(&b, "stale_served_total", "counter",
-	       "Opens served from the local cache because the store failed.");
-	put(&b, "fallbackfs_stale_served_total %llu\n", (unsigned long long)c->stale_served);
-	family(&b, "commits_total", "counter", "Staged writes uploaded.");
-	put(&b, "fallbackfs_commits_total %llu\n", (unsigned long long)c->commits);
-	family(&b, "commit_errors_total", "counter", "Uploads of staged writes that failed.");
-	put(&b, "fallbackfs_commit_errors_total %llu\n", (unsigned long long)c->commit_errors);
-	family(&b, "fuse_read_bytes_total", "counter",
-	       "Bytes read through FUSE (the kernel page cache serves the rest).");
-	put(&b, "fallbackfs_fuse_read_bytes_total %llu\n", (unsigned long long)c->read_bytes);
+	for (size_t i = 0; i < sizeof(fs_rows) / sizeof(fs_rows[0]); i++) {
+		family(&b, fs_rows[i].metric, "counter", fs_rows[i].help);
+		put(&b, "fallbackfs_%s %llu\n", fs_rows[i].metric,
+		    (unsigned long long)fs_value(c, i));
+	}
 	family(&b, "cache_bytes", "gauge", "Bytes held in the local cache directory.");
 	put(&b, "fallbackfs_cache_bytes %llu\n", (unsigned long long)in->cache_bytes);
 	if (b.oom) {
