@@ -117,6 +117,7 @@ struct node {
 };
 
 struct handle {
+	struct handle *prev, *next; /* protected by fs->lock: the open handles */
 	struct node *node;
 	char *vbuf;           /* a .fallbackfs/ file: its content as of open */
 	size_t vlen;
@@ -126,6 +127,7 @@ struct handle {
 	bool modified;        /* writer: changed the staging since its last commit */
 	bool failed;          /* writer: its last commit failed and was reported */
 	bool wrote;           /* writer: wrote data through this handle */
+	bool closed;          /* writer: flushed (closed) since its last write */
 	bool append;
 	bool live;            /* reads the node's staging file (local-only names) */
 	bool page_cache;
@@ -142,6 +144,8 @@ struct fs {
 	size_t nbuckets, nnodes;
 	struct timespec mounted_at; /* the time directories show */
 	struct fs_counters ctr;
+	struct handle *open_handles; /* protected by lock: released by fs_destroy
+	                                if the kernel never sent a release */
 };
 
 /* The read-only .fallbackfs/ directory at the root. */
@@ -886,6 +890,19 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/* Give handle h to the kernel, and remember it until its release. */
+static void handle_publish(struct fs *fs, struct handle *h, struct fuse_file_info *fi)
+{
+	pthread_mutex_lock(&fs->lock);
+	h->prev = NULL;
+	h->next = fs->open_handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->open_handles = h;
+	pthread_mutex_unlock(&fs->lock);
+	fi->fh = (uintptr_t)h;
+}
+
 /* Attach a write handle to n's staging, creating it (fs->lock not held). */
 static int writer_attach(struct fs *fs, struct node *n)
 {
@@ -1030,7 +1047,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		}
 		h->vlen = strlen(h->vbuf);
 		fi->direct_io = 1; /* its size changes with every open */
-		fi->fh = (uintptr_t)h;
+		handle_publish(fs, h, fi);
 		return 0;
 	}
 	ret = path_check(key);
@@ -1064,7 +1081,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		n->stg->last_opened = h;
 		pthread_mutex_unlock(&fs->lock);
 		fi->direct_io = 1;
-		fi->fh = (uintptr_t)h;
+		handle_publish(fs, h, fi);
 		return 0;
 	}
 
@@ -1075,7 +1092,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		h->live = n->stg->local_only;
 		fi->direct_io = 1;
 		pthread_mutex_unlock(&fs->lock);
-		fi->fh = (uintptr_t)h;
+		handle_publish(fs, h, fi);
 		return 0;
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -1091,7 +1108,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		choose_caching(n, h, &m, fi);
 		pthread_mutex_unlock(&fs->lock);
 	}
-	fi->fh = (uintptr_t)h;
+	handle_publish(fs, h, fi);
 	return 0;
 fail:
 	pthread_mutex_lock(&fs->lock);
@@ -1154,7 +1171,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	h->node = n;
 	pthread_mutex_unlock(&fs->lock);
 	fi->direct_io = 1;
-	fi->fh = (uintptr_t)h;
+	handle_publish(fs, h, fi);
 	return 0;
 }
 
@@ -1258,6 +1275,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		s->dirty = true;
 		h->modified = true;
 		h->wrote = true;
+		h->closed = false;
 		h->failed = false;
 		if ((uint64_t)off + (uint64_t)n > s->size)
 			s->size = (uint64_t)off + (uint64_t)n;
@@ -1296,7 +1314,10 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 
-	if (!h->writer || !h->wrote)
+	if (!h->writer)
+		return 0;
+	h->closed = true;
+	if (!h->wrote)
 		return 0;
 	return commit_for(fs_get(), h, false);
 }
@@ -1310,17 +1331,23 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return h->writer ? commit_for(fs_get(), h, false) : 0;
 }
 
-/* release: the last reference of a handle. */
-static int fs_release(const char *path, struct fuse_file_info *fi)
+/* Commit what h still owes, drop its references and free it. */
+static void handle_close(struct fs *fs, struct handle *h)
 {
-	struct fs *fs = fs_get();
-	struct handle *h = handle_of(fi);
 	struct node *n = h->node;
 
+	pthread_mutex_lock(&fs->lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->open_handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->lock);
 	if (h->vbuf) {
 		free(h->vbuf);
 		free(h);
-		return 0;
+		return;
 	}
 	if (h->writer) {
 		int ret = commit_for(fs, h, true);
@@ -1341,6 +1368,12 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	node_unref(n);
 	pthread_mutex_unlock(&fs->lock);
 	free(h);
+}
+
+/* release: the last reference of a handle. */
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	handle_close(fs_get(), handle_of(fi));
 	return 0;
 }
 
@@ -1997,6 +2030,21 @@ void fs_destroy(struct fs *fs)
 {
 	if (!fs)
 		return;
+	/* Handles the kernel never released (the loop ended first). One that
+	 * was closed commits what it owes, as its release would have; one
+	 * still open mid-write must not publish a partial file. */
+	while (fs->open_handles) {
+		struct handle *h = fs->open_handles;
+
+		if (h->writer && !h->closed && h->modified) {
+			char kb[256];
+
+			log_msg(LOG_WARNING, "unmounting: %s is still open for writing; its "
+				"uncommitted changes are dropped", log_key(h->node->key, kb, sizeof(kb)));
+			h->modified = false;
+		}
+		handle_close(fs, h);
+	}
 	for (size_t b = 0; fs->buckets && b < fs->nbuckets; b++) {
 		for (struct node *n = fs->buckets[b], *next; n; n = next) {
 			next = n->hnext;

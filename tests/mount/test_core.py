@@ -315,6 +315,36 @@ def test_sigterm_unmounts_cleanly(mounter, store_dir):
     assert not is_mounted(m.mnt)
 
 
+def test_sigterm_right_after_close_loses_nothing(mounter, store_dir):
+    """A new file closed with nothing written commits at release; a SIGTERM
+    that ends the daemon before the kernel's release must not lose it."""
+    for i in range(5):
+        m = mounter("file://%s" % store_dir, name="m%d" % i)
+        open(m.path("entry-%d" % i), "w").close()
+        m.proc.send_signal(signal.SIGTERM)
+        m.proc.wait(timeout=30)
+        assert m.proc.returncode == 0
+        assert (store_dir / ("entry-%d" % i)).exists()
+
+
+def test_sigterm_mid_write_publishes_nothing_partial(mounter, store_dir):
+    m = mounter("file://%s" % store_dir,
+                allowed=[r"unmounting: config\.json is still open for writing"])
+    with open(m.path("config.json"), "wb") as f:
+        f.write(b"complete version")
+    f = open(m.path("config.json"), "wb")
+    f.write(b"half of a new vers")
+    f.flush()  # in the staging file, not committed: the writer has not closed
+    m.proc.send_signal(signal.SIGTERM)
+    m.proc.wait(timeout=30)
+    assert m.proc.returncode == 0
+    assert read(str(store_dir / "config.json")) == b"complete version"
+    try:
+        f.close()
+    except OSError:
+        pass  # the mount is gone
+
+
 def test_background_daemon(tmp_path, store_dir):
     mnt = tmp_path / "bg"
     mnt.mkdir()
