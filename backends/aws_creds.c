@@ -735,6 +735,23 @@ out:
 	return ret;
 }
 
+/* Static keys from one shared file's profile: both halves, or a clear error.
+ * kind is "credentials" or "config", for the description. */
+static int static_keys(const struct profile_values *v, const char *kind, const char *file,
+		       const char *profile, struct aws_credentials *out, char *desc,
+		       size_t desc_len, char *why, size_t why_len)
+{
+	if (!v->key_id || !v->secret) {
+		set_msg(why, why_len,
+			"shared files: profile %s in %s needs both aws_access_key_id "
+			"and aws_secret_access_key",
+			profile, file);
+		return -EINVAL;
+	}
+	set_msg(desc, desc_len, "shared %s file %s (profile %s)", kind, file, profile);
+	return set_creds(out, v->key_id, v->secret, v->token, 0);
+}
+
 /* Source 2: the shared credentials and config files. */
 static int src_profile(struct aws_creds *p, struct aws_credentials *out, char *desc,
 		       size_t desc_len, char *why, size_t why_len)
@@ -763,17 +780,8 @@ static int src_profile(struct aws_creds *p, struct aws_credentials *out, char *d
 		goto out;
 	}
 	if (cv.key_id || cv.secret) {
-		if (!cv.key_id || !cv.secret) {
-			set_msg(why, why_len,
-				"shared files: profile %s in %s needs both aws_access_key_id "
-				"and aws_secret_access_key",
-				e->profile, creds_file);
-			ret = -EINVAL;
-			goto out;
-		}
-		set_msg(desc, desc_len, "shared credentials file %s (profile %s)", creds_file,
-			e->profile);
-		ret = set_creds(out, cv.key_id, cv.secret, cv.token, 0);
+		ret = static_keys(&cv, "credentials", creds_file, e->profile, out, desc, desc_len,
+				  why, why_len);
 		goto out;
 	}
 	if (fv.credential_process || cv.credential_process) {
@@ -809,17 +817,8 @@ static int src_profile(struct aws_creds *p, struct aws_credentials *out, char *d
 		goto out;
 	}
 	if (fv.key_id || fv.secret) {
-		if (!fv.key_id || !fv.secret) {
-			set_msg(why, why_len,
-				"shared files: profile %s in %s needs both aws_access_key_id "
-				"and aws_secret_access_key",
-				e->profile, config_file);
-			ret = -EINVAL;
-			goto out;
-		}
-		set_msg(desc, desc_len, "shared config file %s (profile %s)", config_file,
-			e->profile);
-		ret = set_creds(out, fv.key_id, fv.secret, fv.token, 0);
+		ret = static_keys(&fv, "config", config_file, e->profile, out, desc, desc_len,
+				  why, why_len);
 		goto out;
 	}
 	set_msg(why, why_len, "shared files: profile %s has no credentials", e->profile);

@@ -9,6 +9,7 @@
  * or the fake server script (set FAKE_AWS_META to its path if it is not found).
  */
 #include "aws_creds.h"
+#include "loopback.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -127,27 +128,10 @@ static void server_stop(struct fake_server *s)
 	waitpid(s->pid, NULL, 0);
 }
 
-/* A listening socket on 127.0.0.1 that never accepts: connects succeed,
- * answers never come. */
-static int blackhole(int *port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	CHECK(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(listen(fd, 16) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
-}
-
 /* A port where nothing listens. */
 static int closed_port(void)
 {
-	int port, fd = blackhole(&port);
+	int port, fd = listen_loopback(&port);
 
 	close(fd);
 	return port;
@@ -459,7 +443,7 @@ static void test_imds(const struct fake_server *s)
 	CHECK(strstr(err, "EC2 IMDS"));
 
 	/* IMDS that accepts but never answers: bounded by the 1 s timeout. */
-	fd = blackhole(&port);
+	fd = listen_loopback(&port);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -8,6 +8,7 @@
  * What it is not: a test of any backend's status handling.
  */
 #include "http.h"
+#include "loopback.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -226,22 +227,6 @@ static void run_server(int lfd)
 		}
 		pthread_detach(th);
 	}
-}
-
-/* Bind a listening socket on 127.0.0.1 with a free port; returns the fd. */
-static int listen_loopback(int *port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	CHECK(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(listen(fd, 64) == 0);
-	CHECK(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	*port = ntohs(sa.sin_port);
-	return fd;
 }
 
 /* Fork the server; the parent keeps only its URL. */
