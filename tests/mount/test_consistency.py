@@ -3,7 +3,6 @@ within -o freshness, cheap when unchanged, the rename idiom as one put, O_EXCL
 as create-only, touch refreshes, and state visible in the mount. Two mounts
 over one store play gateway and exporter."""
 import errno
-import hashlib
 import json
 import os
 import re
@@ -14,6 +13,7 @@ import time
 
 import pytest
 
+from churn import replace_while_reading
 from conftest import wait_for
 
 
@@ -57,36 +57,10 @@ def test_30mb_replaced_on_both_mounts_never_partial_or_mixed(mounter, store_dir)
     size = 30 * 1024 * 1024
     bodies = [bytes([65 + i]) * (size - 4096 * i) for i in range(4)]  # same and near sizes
     bodies.append(bytes([70]) * size)  # same size as bodies[0], other content
-    known = {hashlib.sha256(x).hexdigest() for x in bodies}
     write(a.path("config.json"), bodies[0])
-    stop = threading.Event()
-    bad, reads, writes = [], [0], [0]
-
-    def writer(m, start):
-        i = start
-        while not stop.is_set():
-            write(m.path("config.json"), bodies[i % len(bodies)])
-            writes[0] += 1
-            i += 2
-
-    def reader(m):
-        while not stop.is_set():
-            h = hashlib.sha256(read(m.path("config.json"))).hexdigest()
-            reads[0] += 1
-            if h not in known:
-                bad.append(h)
-
-    threads = [threading.Thread(target=writer, args=(a, 0)),
-               threading.Thread(target=writer, args=(b, 1))]
-    threads += [threading.Thread(target=reader, args=(m,)) for m in (a, b, g, g)]
-    for t in threads:
-        t.start()
-    time.sleep(8)
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
-    assert writes[0] >= 6 and reads[0] >= 20, (writes, reads)
-    assert bad == [], "%d of %d reads were not one whole version" % (len(bad), reads[0])
+    writes, reads, bad = replace_while_reading([a, b], [a, b, g, g], bodies, 8)
+    assert writes >= 6 and reads >= 20, (writes, reads)
+    assert bad == [], "%d of %d reads were not one whole version" % (len(bad), reads)
 
 
 def test_reader_keeps_its_version_while_new_ones_commit(two):

@@ -1,18 +1,16 @@
 """Core mount behaviour over the file:// store: plain file I/O against a real
 FUSE mount, compared with the backing store and with a local disk."""
 import errno
-import hashlib
 import json
 import os
 import signal
 import stat
 import subprocess
-import threading
-import time
 
 import pytest
 
 from conftest import BINARY, is_mounted, wait_for
+from churn import replace_while_reading
 from posix_ops import apply_ops
 
 CONFIG = b'{"_format_version": "3.0", "_transform": false, "services": []}\n'
@@ -377,39 +375,9 @@ def test_concurrent_writers_two_mounts_never_mixed(mounter, store_dir):
     """Writers on two mounts replace config.json; every read is one whole version."""
     a = mounter("file://%s" % store_dir, name="a", opts=["freshness=0"])
     b = mounter("file://%s" % store_dir, name="b", opts=["freshness=0"])
-    versions = {}
-    for i in range(12):
-        body = (b"%02d" % i) * (40000 + 997 * i)
-        versions[hashlib.sha256(body).hexdigest()] = body
-    bodies = list(versions.values())
+    bodies = [(b"%02d" % i) * (40000 + 997 * i) for i in range(12)]
     with open(a.path("config.json"), "wb") as f:
         f.write(bodies[0])
-    stop = threading.Event()
-    bad, reads = [], [0]
-
-    def writer(mnt, offset):
-        i = offset
-        while not stop.is_set():
-            with open(mnt.path("config.json"), "wb") as f:
-                f.write(bodies[i % len(bodies)])
-            i += 2
-
-    def reader(mnt):
-        while not stop.is_set():
-            data = read(mnt.path("config.json"))
-            reads[0] += 1
-            if hashlib.sha256(data).hexdigest() not in versions:
-                bad.append(len(data))
-
-    threads = [threading.Thread(target=writer, args=(a, 0)),
-               threading.Thread(target=writer, args=(b, 1)),
-               threading.Thread(target=reader, args=(a,)),
-               threading.Thread(target=reader, args=(b,))]
-    for t in threads:
-        t.start()
-    time.sleep(4)
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    assert reads[0] > 20
+    _, reads, bad = replace_while_reading([a, b], [a, b], bodies, 4)
+    assert reads > 20
     assert bad == []

@@ -3,17 +3,16 @@ with the real daemon on real FUSE mounts and real S3 semantics (signatures,
 conditional writes, LastModified). Fixtures (rgw, kong_env, aws) come from
 conftest.py beside this file."""
 import errno
-import hashlib
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 
 from conftest import S3_ALLOWED, aws, kong_env, mh, servers
+from churn import replace_while_reading
 from posix_ops import apply_ops
 
 
@@ -110,34 +109,9 @@ def test_never_partial_or_mixed_across_mounts(s3mounts):
     g = s3mounts("g", ["freshness=0", "ro"])
     size = 5 * 1024 * 1024
     bodies = [bytes([65 + i]) * (size - 4096 * i) for i in range(3)] + [b"Z" * size]
-    known = {hashlib.sha256(x).hexdigest() for x in bodies}
     write(a.path("config.json"), bodies[0])
-    stop = threading.Event()
-    bad, reads, writes = [], [0], [0]
-
-    def writer(m, i):
-        while not stop.is_set():
-            write(m.path("config.json"), bodies[i % len(bodies)])
-            writes[0] += 1
-            i += 2
-
-    def reader(m):
-        while not stop.is_set():
-            h = hashlib.sha256(read(m.path("config.json"))).hexdigest()
-            reads[0] += 1
-            if h not in known:
-                bad.append(h)
-
-    threads = [threading.Thread(target=writer, args=(a, 0)),
-               threading.Thread(target=writer, args=(b, 1))]
-    threads += [threading.Thread(target=reader, args=(m,)) for m in (a, b, g)]
-    for t in threads:
-        t.start()
-    time.sleep(6)
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
-    assert writes[0] >= 4 and reads[0] >= 10, (writes, reads)
+    writes, reads, bad = replace_while_reading([a, b], [a, b, g], bodies, 6)
+    assert writes >= 4 and reads >= 10, (writes, reads)
     assert bad == []
 
 

@@ -9,9 +9,7 @@ built here, with the CA-bundle variables either cleared or set, so nothing depen
 caller's shell.
 """
 import errno
-import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,8 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import (AWS, BUILD, CA_VARS, CONTRACT, DAEMON, ROOT, S3_ALLOWED, S3CMD,  # noqa: F401
-                      aws, cli_env, kong_env, mh, s3cmd, servers)
+from conftest import CONTRACT, DAEMON, S3_ALLOWED, aws, kong_env, mh, s3cmd, servers
 
 
 def run_contract(server, prefix, **env):
