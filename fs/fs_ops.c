@@ -525,11 +525,9 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 
 	pthread_mutex_lock(&fs->lock);
 	n = node_find(fs, key);
-	if (n && (node_local(n) || n->handles || meta_fresh(fs, n->meta_at)) &&
-	    n->type != NODE_UNKNOWN) {
-		goto answer;
-	}
-	if (n && node_local(n))
+	/* From memory: what exists only here, or what is open or fresh. */
+	if (n && (node_local(n) ||
+		  ((n->handles || meta_fresh(fs, n->meta_at)) && n->type != NODE_UNKNOWN)))
 		goto answer;
 	pthread_mutex_unlock(&fs->lock);
 
