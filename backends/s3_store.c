@@ -23,6 +23,12 @@
  * 30 MB body as 4 parallel parts took 110 ms, as one PUT 140 ms; on AWS
  * one connection is the usual bottleneck, so parallel parts win there too.
  * Parts shrink, down to S3's 5 MiB minimum, so that every thread has one.)
+ * Where the probe finds that completion ignores conditions (Ceph RGW 16),
+ * conditional puts go as one PUT, which enforces them, up to 5 GB.
+ * Streamed uploads (store_upload_*) are the same multipart upload, started
+ * while the file is still being written: 5 MiB parts go up as soon as they
+ * are whole and stable, the rest at commit; one that fails before commit is
+ * redone whole at commit.
  * del = HEAD (S3 answers 204 for a missing key,
  * the contract wants -ENOENT, and RGW ignores If-Match on DELETE, so the
  * etag is compared here too) then DELETE with If-Match; list =
@@ -145,6 +151,8 @@ struct s3_store {
 	unsigned timeout_ms;
 	uint64_t part_size;
 	uint64_t multipart_threshold; /* larger bodies go multipart */
+	bool cond_complete; /* probed: CompleteMultipartUpload honours conditions
+	                       (AWS does; Ceph RGW 16 ignores them) */
 	pid_t creator_pid;
 	pthread_t creator_thread;
 	atomic_bool refresh_started;
@@ -1109,189 +1117,274 @@ static void abort_upload(struct s3_store *s, const char *path, const char *uploa
 	http_response_cleanup(&resp);
 }
 
-/* The parts of one multipart upload, shared by the threads sending them. */
-struct part_job {
+/*
+ * A multipart upload. It is fed in one of two ways: a put above the
+ * threshold, whose body is all there (every byte stable, size final at
+ * once), or store_upload_*, whose body is still being written: the caller
+ * advances the stable mark and parts go up in the background as soon as
+ * they are whole, so that the upload runs alongside the writer instead of
+ * after it. Either way up to S3_PART_THREADS threads send parts (helpers,
+ * plus the committer once the size is final), the first failure stops new
+ * parts from starting, and completion or abort comes only after every
+ * thread has finished, so no part can land after an abort.
+ */
+struct s3_upload {
+	struct store_upload base;
 	struct s3_store *s;
-	const struct put_args *a;
-	const char *upload_id;
-	uint64_t part;                 /* size of every part but the last */
-	unsigned parts;
-	char (*etags)[STORE_ETAG_MAX]; /* slot i written only by the sender of part i */
+	struct put_args a;       /* a.path owned; a.size and a.mode set at commit */
+	uint64_t part;           /* size of every part but the last */
+	bool streamed;           /* fed by store_upload_*, not by one put */
+	char cond_etag[STORE_ETAG_MAX]; /* IF_MATCH, unquoted */
 	pthread_mutex_t lock;
-	unsigned next;                 /* protected by lock: next part to send */
-	int err;                       /* protected by lock: first failure, or 0 */
+	pthread_cond_t cv;
+	/* protected by lock: */
+	uint64_t stable;         /* bytes that will not change */
+	bool final;              /* a.size is the body's size */
+	bool stop;               /* aborting: start nothing new */
+	bool initiating;
+	char upload_id[S3_XML_TOKEN_MAX + 1];
+	unsigned next;           /* next part to send (0-based) */
+	unsigned cap;            /* slots in etags */
+	char (*etags)[STORE_ETAG_MAX];
+	int err;                 /* first failure */
+	pthread_t tid[S3_PART_THREADS - 1];
+	unsigned nthreads;
 };
 
-/* Digest and send part i (0-based) with a deadline of its own. */
-static int upload_part(struct part_job *j, unsigned i)
+static struct s3_upload *s3_upload_of(struct store_upload *u)
 {
-	const struct put_args *a = j->a;
-	off_t off = a->offset + (off_t)((uint64_t)i * j->part);
-	uint64_t len = i + 1 < j->parts ? j->part : a->size - (uint64_t)i * j->part;
+	return (struct s3_upload *)u;
+}
+
+/* POST ?uploads: the upload id, or -errno. */
+static int upload_initiate(struct s3_upload *u, char *id, size_t idlen)
+{
 	struct http_response resp = { 0 };
-	struct digest_result dg;
-	struct sigv4_param q[2];
+	struct sigv4_param q[1] = { { "uploads", "" } };
 	struct s3_call c;
-	char partno[16];
-	const char *e;
 	int ret;
 
-	ret = digest_md5_fd_range(a->fd, off, len, &dg);
-	if (ret < 0)
-		return ret;
-	snprintf(partno, sizeof(partno), "%u", i + 1);
-	q[0] = (struct sigv4_param){ "partNumber", partno };
-	q[1] = (struct sigv4_param){ "uploadId", j->upload_id };
-	call_init(j->s, &c, "PUT", a->path, S3_CTX_READ);
+	call_init(u->s, &c, "POST", u->a.path, S3_CTX_READ);
 	c.query = q;
-	c.query_count = 2;
-	c.body_fd = a->fd;
-	c.body_offset = off;
-	c.body_size = len;
-	c.payload_hash = SIGV4_UNSIGNED_PAYLOAD; /* Content-MD5 is signed instead */
-	add_hdr(&c, "content-md5", dg.md5_base64);
-	ret = s3_exec(j->s, &c, a->key, &resp);
-	e = ret == 0 ? http_response_header(&resp, "ETag") : NULL;
-	if (ret == 0 && (!e || strlen(e) >= STORE_ETAG_MAX))
-		ret = -EIO;
+	c.query_count = 1;
+	add_hdr(&c, "content-type", content_type(u->a.key));
+	add_hdr(&c, PUT_ID_HEADER, u->a.put_id);
+	ret = s3_exec(u->s, &c, u->a.key, &resp);
 	if (ret == 0)
-		snprintf(j->etags[i], STORE_ETAG_MAX, "%s", e);
+		ret = s3_xml_parse_upload_id(resp.body ? resp.body : "", resp.body_len, id, idlen);
 	http_response_cleanup(&resp);
 	return ret;
 }
 
-/* Thread body: send parts until none is left or one has failed. */
-static void *part_worker(void *arg)
+/* Digest and send one part (partno 1-based) with a deadline of its own. */
+static int upload_part(struct s3_upload *u, const char *upload_id, unsigned partno,
+		       uint64_t off, uint64_t len, char etag[STORE_ETAG_MAX])
 {
-	struct part_job *j = arg;
+	struct http_response resp = { 0 };
+	struct digest_result dg;
+	struct sigv4_param q[2];
+	struct s3_call c;
+	char num[16];
+	const char *e;
+	int ret;
 
-	for (;;) {
+	ret = digest_md5_fd_range(u->a.fd, u->a.offset + (off_t)off, len, &dg);
+	if (ret < 0)
+		return ret;
+	snprintf(num, sizeof(num), "%u", partno);
+	q[0] = (struct sigv4_param){ "partNumber", num };
+	q[1] = (struct sigv4_param){ "uploadId", upload_id };
+	call_init(u->s, &c, "PUT", u->a.path, S3_CTX_READ);
+	c.query = q;
+	c.query_count = 2;
+	c.body_fd = u->a.fd;
+	c.body_offset = u->a.offset + (off_t)off;
+	c.body_size = len;
+	c.payload_hash = SIGV4_UNSIGNED_PAYLOAD; /* Content-MD5 is signed instead */
+	add_hdr(&c, "content-md5", dg.md5_base64);
+	ret = s3_exec(u->s, &c, u->a.key, &resp);
+	e = ret == 0 ? http_response_header(&resp, "ETag") : NULL;
+	if (ret == 0 && (!e || strlen(e) >= STORE_ETAG_MAX))
+		ret = -EIO;
+	if (ret == 0)
+		snprintf(etag, STORE_ETAG_MAX, "%s", e);
+	http_response_cleanup(&resp);
+	return ret;
+}
+
+/* The work loop of every sender (u->lock held on entry and exit): initiate
+ * once, then send whole stable parts until none is left (final), one
+ * failed, or the upload is being aborted. */
+static void upload_work_locked(struct s3_upload *u)
+{
+	while (!u->stop && !u->err) {
+		char id[S3_XML_TOKEN_MAX + 1], etag[STORE_ETAG_MAX];
+		uint64_t off, len;
 		unsigned i;
 		int ret;
 
-		pthread_mutex_lock(&j->lock);
-		if (j->err || j->next >= j->parts) {
-			pthread_mutex_unlock(&j->lock);
+		if (!u->upload_id[0]) {
+			if (u->initiating) {
+				pthread_cond_wait(&u->cv, &u->lock);
+				continue;
+			}
+			u->initiating = true;
+			pthread_mutex_unlock(&u->lock);
+			ret = upload_initiate(u, id, sizeof(id));
+			pthread_mutex_lock(&u->lock);
+			u->initiating = false;
+			if (ret)
+				u->err = ret;
+			else
+				memcpy(u->upload_id, id, sizeof(id));
+			pthread_cond_broadcast(&u->cv);
+			continue;
+		}
+		off = (uint64_t)u->next * u->part;
+		if (u->final ? off >= u->a.size : off + u->part > u->stable) {
+			if (u->final)
+				break;
+			pthread_cond_wait(&u->cv, &u->lock);
+			continue;
+		}
+		if (u->next >= S3_MAX_PARTS) {
+			u->err = -EFBIG; /* streamed parts too small for this body */
 			break;
 		}
-		i = j->next++;
-		pthread_mutex_unlock(&j->lock);
-		ret = upload_part(j, i);
-		if (ret < 0) {
-			pthread_mutex_lock(&j->lock);
-			if (!j->err)
-				j->err = ret;
-			pthread_mutex_unlock(&j->lock);
+		if (u->next >= u->cap) {
+			unsigned cap = u->cap ? u->cap * 2 : 16;
+			void *e = realloc(u->etags, cap * sizeof(*u->etags));
+
+			if (!e) {
+				u->err = -ENOMEM;
+				break;
+			}
+			u->etags = e;
+			u->cap = cap;
 		}
+		i = u->next++;
+		len = u->final && u->a.size - off < u->part ? u->a.size - off : u->part;
+		memcpy(id, u->upload_id, sizeof(id));
+		pthread_mutex_unlock(&u->lock);
+		ret = upload_part(u, id, i + 1, off, len, etag);
+		pthread_mutex_lock(&u->lock);
+		if (ret && !u->err)
+			u->err = ret;
+		else if (ret == 0)
+			memcpy(u->etags[i], etag, STORE_ETAG_MAX);
+		pthread_cond_broadcast(&u->cv);
 	}
+}
+
+static void *upload_thread(void *arg)
+{
+	struct s3_upload *u = arg;
+
+	pthread_mutex_lock(&u->lock);
+	upload_work_locked(u);
+	pthread_mutex_unlock(&u->lock);
 	return NULL;
 }
 
-/* Send every part, up to S3_PART_THREADS at once (the caller's thread is
- * one of them; helpers that cannot be created just leave more to it).
- * Returns once no part is in flight: 0, or the first failure. */
-static int upload_parts(struct part_job *j)
+/* Start helpers, at most want in all (u->lock held); a helper that cannot
+ * be created just leaves more to the others and the committer. */
+static void upload_spawn_locked(struct s3_upload *u, unsigned want)
 {
-	pthread_t tid[S3_PART_THREADS - 1];
-	unsigned helpers = 0, want = j->parts < S3_PART_THREADS ? j->parts : S3_PART_THREADS;
-
-	pthread_mutex_init(&j->lock, NULL);
-	j->next = 0;
-	j->err = 0;
-	while (helpers + 1 < want && pthread_create(&tid[helpers], NULL, part_worker, j) == 0)
-		helpers++;
-	part_worker(j);
-	for (unsigned k = 0; k < helpers; k++)
-		pthread_join(tid[k], NULL);
-	pthread_mutex_destroy(&j->lock);
-	return j->err;
+	if (want > S3_PART_THREADS - 1)
+		want = S3_PART_THREADS - 1;
+	while (u->nthreads < want &&
+	       pthread_create(&u->tid[u->nthreads], NULL, upload_thread, u) == 0)
+		u->nthreads++;
 }
 
-/* Multipart upload: initiate, parts, complete (with the condition), or abort. */
-static int put_multipart(struct s3_store *s, const struct put_args *a, struct store_meta *out)
+/* Wait for every helper to finish (u->lock not held). */
+static void upload_join(struct s3_upload *u)
 {
+	for (unsigned k = 0; k < u->nthreads; k++)
+		pthread_join(u->tid[k], NULL);
+	u->nthreads = 0;
+}
+
+static struct s3_upload *upload_new(struct s3_store *s, const char *key, int fd, off_t offset)
+{
+	struct s3_upload *u = calloc(1, sizeof(*u));
+	unsigned long long id = 0;
+
+	if (!u)
+		return NULL;
+	u->a.path = object_path(s, key);
+	u->a.key = strdup(key);
+	if (!u->a.path || !u->a.key) {
+		free((char *)u->a.path);
+		free((char *)u->a.key);
+		free(u);
+		return NULL;
+	}
+	u->base.store = &s->base;
+	u->s = s;
+	u->a.fd = fd;
+	u->a.offset = offset;
+	u->a.start_ns = real_ns() + atomic_load(&s->skew_s) * 1000000000;
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) < 0)
+		id = (unsigned long long)real_ns() ^ ((unsigned long long)getpid() << 32);
+	snprintf(u->a.put_id, sizeof(u->a.put_id), "%016llx", id);
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cv, NULL);
+	return u;
+}
+
+/* Stop, wait for the senders, abort what was started, and free. */
+static void upload_discard(struct s3_upload *u)
+{
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	pthread_cond_broadcast(&u->cv);
+	pthread_mutex_unlock(&u->lock);
+	upload_join(u);
+	if (u->upload_id[0])
+		abort_upload(u->s, u->a.path, u->upload_id, u->a.key);
+	pthread_cond_destroy(&u->cv);
+	pthread_mutex_destroy(&u->lock);
+	free(u->etags);
+	free((char *)u->a.path);
+	free((char *)u->a.key);
+	free(u);
+}
+
+/* CompleteMultipartUpload with the put's condition (every part sent). */
+static int upload_complete(struct s3_upload *u, struct store_meta *out)
+{
+	const struct put_args *a = &u->a;
+	struct s3_store *s = u->s;
 	struct http_response resp = { 0 };
 	struct s3_xml_result res;
-	struct sigv4_param q[2];
+	struct sigv4_param q[1];
 	struct digest_result dg;
 	struct s3_call c;
-	char upload_id[S3_XML_TOKEN_MAX + 1] = "";
-	char (*etags)[STORE_ETAG_MAX] = NULL;
-	uint64_t part = s->part_size;
-	unsigned parts;
 	char *xml = NULL;
 	size_t xlen = 0;
-	FILE *xf = NULL;
+	FILE *xf = open_memstream(&xml, &xlen);
 	int ret;
 
-	/* Enough parts to keep every thread busy, none below S3's minimum. */
-	if (part > (a->size + S3_PART_THREADS - 1) / S3_PART_THREADS) {
-		part = (a->size + S3_PART_THREADS - 1) / S3_PART_THREADS;
-		part = (part + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
-		if (part < S3_STORE_MIN_PART_SIZE)
-			part = S3_STORE_MIN_PART_SIZE;
-	}
-	while ((a->size + part - 1) / part > S3_MAX_PARTS)
-		part *= 2;
-	parts = (unsigned)((a->size + part - 1) / part);
-	etags = calloc(parts, sizeof(*etags));
-	if (!etags) {
-		ret = -ENOMEM;
-		goto out;
-	}
-
-	/* initiate */
-	q[0] = (struct sigv4_param){ "uploads", "" };
-	call_init(s, &c, "POST", a->path, S3_CTX_READ);
-	c.query = q;
-	c.query_count = 1;
-	add_hdr(&c, "content-type", content_type(a->key));
-	add_hdr(&c, PUT_ID_HEADER, a->put_id);
-	ret = s3_exec(s, &c, a->key, &resp);
-	if (ret == 0)
-		ret = s3_xml_parse_upload_id(resp.body ? resp.body : "", resp.body_len, upload_id,
-					     sizeof(upload_id));
-	http_response_cleanup(&resp);
-	if (ret < 0) {
-		upload_id[0] = '\0';
-		goto out;
-	}
-
-	/* parts: idempotent within the upload, each with its own deadline */
-	{
-		struct part_job job = { .s = s, .a = a, .upload_id = upload_id, .part = part,
-					.parts = parts, .etags = etags };
-
-		ret = upload_parts(&job);
-		if (ret < 0)
-			goto out;
-	}
-
-	/* complete, carrying the put's condition */
-	xf = open_memstream(&xml, &xlen);
-	if (!xf) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	if (!xf)
+		return -ENOMEM;
 	fputs("<CompleteMultipartUpload>", xf);
-	for (unsigned i = 0; i < parts; i++) {
+	for (unsigned i = 0; i < u->next; i++) {
 		char et[STORE_ETAG_MAX];
 
-		s3_etag_unquote(etags[i], et, sizeof(et));
+		s3_etag_unquote(u->etags[i], et, sizeof(et));
 		fprintf(xf, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
 			et);
 	}
 	fputs("</CompleteMultipartUpload>", xf);
 	if (fclose(xf) != 0) {
-		xf = NULL;
-		ret = -ENOMEM;
-		goto out;
+		free(xml);
+		return -ENOMEM;
 	}
-	xf = NULL;
 	ret = digest_buffer(xml, xlen, &dg);
 	if (ret < 0)
 		goto out;
-	q[0] = (struct sigv4_param){ "uploadId", upload_id };
+	q[0] = (struct sigv4_param){ "uploadId", u->upload_id };
 	call_init(s, &c, "POST", a->path,
 		  a->mode == STORE_PUT_CREATE ? S3_CTX_CREATE
 		  : a->mode == STORE_PUT_IF_MATCH ? S3_CTX_IF_MATCH : S3_CTX_READ);
@@ -1315,7 +1408,7 @@ static int put_multipart(struct s3_store *s, const struct put_args *a, struct st
 		struct store_meta cur;
 
 		if (landed(s, a, &cur) == 1) {
-			upload_id[0] = '\0';
+			u->upload_id[0] = '\0';
 			if (out)
 				*out = cur;
 			ret = 0;
@@ -1327,7 +1420,7 @@ static int put_multipart(struct s3_store *s, const struct put_args *a, struct st
 		ret = precondition_result(s, a, ret, c.retried_ambiguous, out);
 	if (ret < 0)
 		goto out;
-	upload_id[0] = '\0'; /* completed: nothing to abort */
+	u->upload_id[0] = '\0'; /* completed: nothing to abort */
 	if (res.etag[0]) {
 		meta_after_put(s, &resp, res.etag, a->size, out);
 	} else if (out) {
@@ -1340,13 +1433,155 @@ static int put_multipart(struct s3_store *s, const struct put_args *a, struct st
 	}
 out:
 	http_response_cleanup(&resp);
-	if (upload_id[0])
-		abort_upload(s, a->path, upload_id, a->key);
-	if (xf)
-		fclose(xf);
 	free(xml);
-	free(etags);
 	return ret;
+}
+
+static int do_put(struct s3_store *s, const char *key, int fd, off_t offset, uint64_t size,
+		  const struct store_put_cond *cond, struct store_meta *out);
+
+/* The size is final: send what is left, then complete under cond; frees u.
+ * A streamed upload that failed before its size was known, or whose parts
+ * turned out too small for 10000, is started over as one put with fresh
+ * deadlines: the body is all there now. */
+static int upload_finish(struct s3_upload *u, uint64_t size, const struct store_put_cond *cond,
+			 struct store_meta *out)
+{
+	struct s3_store *s = u->s;
+	bool started;
+	int ret;
+
+	pthread_mutex_lock(&u->lock);
+	u->final = true;
+	u->a.size = size;
+	u->a.mode = cond ? cond->mode : STORE_PUT_ANY;
+	if (u->a.mode == STORE_PUT_IF_MATCH) {
+		s3_etag_unquote(cond->etag, u->cond_etag, sizeof(u->cond_etag));
+		u->a.etag = u->cond_etag;
+	}
+	started = u->upload_id[0] || u->initiating || u->err || u->nthreads;
+	pthread_cond_broadcast(&u->cv);
+	/* Small after all, or a condition only a single PUT can carry here:
+	 * one plain PUT. */
+	if ((!started && size <= s->multipart_threshold) ||
+	    (u->a.mode != STORE_PUT_ANY && !s->cond_complete)) {
+		pthread_mutex_unlock(&u->lock);
+		ret = -EAGAIN;
+		goto restart;
+	}
+	upload_spawn_locked(u, (unsigned)((size + u->part - 1) / u->part) - 1);
+	upload_work_locked(u);
+	pthread_mutex_unlock(&u->lock);
+	upload_join(u);
+	ret = u->err;
+	if (ret && u->streamed)
+		goto restart;
+	if (ret == 0)
+		ret = upload_complete(u, out);
+	upload_discard(u);
+	return ret;
+restart:
+	{
+		int fd = u->a.fd;
+		off_t offset = u->a.offset;
+		char kb[256], *key = strdup(u->a.key);
+
+		if (ret != -EAGAIN)
+			log_msg(LOG_INFO, "s3: streamed upload of %s failed (%s); sending it whole",
+				log_key(u->a.key, kb, sizeof(kb)), store_strerror(ret));
+		upload_discard(u);
+		if (!key)
+			return -ENOMEM;
+		ret = do_put(s, key, fd, offset, size, cond, out);
+		free(key);
+		return ret;
+	}
+}
+
+/* Multipart put of a body that is all there. */
+static int put_multipart(struct s3_store *s, const struct put_args *a,
+			 const struct store_put_cond *cond, struct store_meta *out)
+{
+	struct s3_upload *u = upload_new(s, a->key, a->fd, a->offset);
+	uint64_t part = s->part_size;
+
+	if (!u)
+		return -ENOMEM;
+	/* Enough parts to keep every thread busy, none below S3's minimum. */
+	if (part > (a->size + S3_PART_THREADS - 1) / S3_PART_THREADS) {
+		part = (a->size + S3_PART_THREADS - 1) / S3_PART_THREADS;
+		part = (part + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+		if (part < S3_STORE_MIN_PART_SIZE)
+			part = S3_STORE_MIN_PART_SIZE;
+	}
+	while ((a->size + part - 1) / part > S3_MAX_PARTS)
+		part *= 2;
+	u->part = part;
+	u->stable = a->size;
+	return upload_finish(u, a->size, cond, out);
+}
+
+/* store_upload_*: streamed parts are S3's smallest, so the first goes up
+ * as early as possible; a body that outgrows 10000 of them (50 GB) is sent
+ * whole at commit instead. Streaming starts once the stable bytes pass the
+ * multipart threshold: smaller bodies stay one plain PUT. */
+static int s3_upload_begin(struct store *st, const char *key, int fd, off_t offset,
+			   struct store_upload **out)
+{
+	struct s3_store *s = s3_of(st);
+	struct s3_upload *u;
+	int ret = key_ok(key);
+
+	if (ret)
+		return ret;
+	u = upload_new(s, key, fd, offset);
+	if (!u)
+		return -ENOMEM;
+	u->part = S3_STORE_MIN_PART_SIZE;
+	u->streamed = true;
+	*out = &u->base;
+	return 0;
+}
+
+static void s3_upload_advance(struct store_upload *up, uint64_t stable)
+{
+	struct s3_upload *u = s3_upload_of(up);
+	uint64_t boundary;
+
+	pthread_mutex_lock(&u->lock);
+	boundary = ((uint64_t)u->next + 1) * u->part;
+	if (stable > u->stable) {
+		bool crossed = u->stable < boundary && stable >= boundary;
+
+		u->stable = stable;
+		if (stable > u->s->multipart_threshold && !u->nthreads)
+			upload_spawn_locked(u, S3_PART_THREADS - 1);
+		else if (crossed)
+			pthread_cond_broadcast(&u->cv);
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+static int s3_upload_commit(struct store_upload *up, uint64_t size,
+			    const struct store_put_cond *cond, struct store_meta *out)
+{
+	struct s3_upload *u = s3_upload_of(up);
+
+	if (cond && cond->mode != STORE_PUT_ANY && !(u->s->base.caps & STORE_CAP_CONDITIONAL_PUT)) {
+		upload_discard(u);
+		return -ENOTSUP;
+	}
+	if (cond && cond->mode == STORE_PUT_IF_MATCH && (!cond->etag || !cond->etag[0])) {
+		upload_discard(u);
+		return -EINVAL;
+	}
+	atomic_fetch_add(&u->s->n_ops, 1);
+	return upload_finish(u, size, cond, out);
+}
+
+static void s3_upload_abort(struct store_upload *up)
+{
+	upload_discard(s3_upload_of(up));
 }
 
 /* put: single PUT or multipart, conditions enforced by the server. */
@@ -1383,8 +1618,17 @@ static int do_put(struct s3_store *s, const char *key, int fd, off_t offset, uin
 	a.path = object_path(s, key);
 	if (!a.path)
 		return -ENOMEM;
-	if (size > s->multipart_threshold) {
-		ret = put_multipart(s, &a, out);
+	if (size > s->multipart_threshold && (a.mode == STORE_PUT_ANY || s->cond_complete)) {
+		ret = put_multipart(s, &a, cond, out);
+		goto out;
+	}
+	if (size > S3_MAX_SINGLE_PUT) {
+		char kb[256];
+
+		log_msg(LOG_ERR, "s3: a conditional put of %s above 5 GB needs a server that "
+			"enforces conditions on multipart completion; this one does not",
+			log_key(key, kb, sizeof(kb)));
+		ret = -ENOTSUP;
 		goto out;
 	}
 	ret = digest_md5_fd_range(fd, offset, size, &dg);
@@ -1715,6 +1959,10 @@ static const struct store_ops s3_ops = {
 	.list = s3_list,
 	.touch = s3_touch,
 	.destroy = s3_destroy,
+	.upload_begin = s3_upload_begin,
+	.upload_advance = s3_upload_advance,
+	.upload_commit = s3_upload_commit,
+	.upload_abort = s3_upload_abort,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1762,6 +2010,29 @@ static int probe_fd(void)
 }
 
 /* Find what the server enforces by trying it on a key of our own. */
+/* Does CompleteMultipartUpload honour If-None-Match? A one-part upload
+ * onto the existing probe object must be refused. */
+static bool probe_cond_complete(struct s3_store *s, const char *key, int fd)
+{
+	struct s3_upload *u = upload_new(s, key, fd, 0);
+	int ret;
+
+	if (!u)
+		return false;
+	u->part = S3_STORE_MIN_PART_SIZE;
+	u->a.size = 6;
+	u->a.mode = STORE_PUT_CREATE;
+	pthread_mutex_lock(&u->lock);
+	u->final = true;
+	upload_work_locked(u); /* initiate and the one part, on this thread */
+	ret = u->err;
+	pthread_mutex_unlock(&u->lock);
+	if (ret == 0)
+		ret = upload_complete(u, NULL);
+	upload_discard(u); /* aborts it unless it completed */
+	return ret == -EEXIST;
+}
+
 static void probe_caps(struct s3_store *s)
 {
 	struct store_put_cond create = { .mode = STORE_PUT_CREATE };
@@ -1793,6 +2064,11 @@ static void probe_caps(struct s3_store *s)
 	}
 	cond = do_put(s, key, fd, 0, 6, &create, NULL) == -EEXIST &&
 	       do_put(s, key, fd, 0, 6, &match, NULL) == -ESTALE;
+	s->cond_complete = cond && probe_cond_complete(s, key, fd);
+	if (cond && !s->cond_complete)
+		log_msg(LOG_INFO, "s3: %s does not enforce conditions on multipart completion; "
+			"create-only and compare-and-swap puts go as one PUT (up to 5 GB)",
+			s->base_url);
 	s->base.caps = STORE_CAP_TOUCH;
 	if (self_copy(s, path, key, NULL, m.etag, &r1) == 0) {
 		for (int i = 0; i < 3 && !touch; i++) {

@@ -110,6 +110,53 @@ static int stats_touch(struct store *s, const char *key, struct store_meta *out)
 	return record(ss(s), STATS_TOUCH, store_touch(ss(s)->inner, key, out));
 }
 
+/* An upload through this layer: counted as one put when it commits. */
+struct stats_upload {
+	struct store_upload base;
+	struct store_upload *inner;
+};
+
+static int stats_upload_begin(struct store *s, const char *key, int fd, off_t off,
+			      struct store_upload **out)
+{
+	struct stats_upload *u = calloc(1, sizeof(*u));
+	int ret;
+
+	if (!u)
+		return -ENOMEM;
+	ret = store_upload_begin(ss(s)->inner, key, fd, off, &u->inner);
+	if (ret) {
+		free(u);
+		return ret;
+	}
+	u->base.store = s;
+	*out = &u->base;
+	return 0;
+}
+
+static void stats_upload_advance(struct store_upload *u, uint64_t stable)
+{
+	store_upload_advance(((struct stats_upload *)u)->inner, stable);
+}
+
+static int stats_upload_commit(struct store_upload *u, uint64_t size,
+			       const struct store_put_cond *cond, struct store_meta *out)
+{
+	struct stats_store *s = ss(u->store);
+	int ret = store_upload_commit(((struct stats_upload *)u)->inner, size, cond, out);
+
+	free(u);
+	if (ret == 0)
+		atomic_fetch_add(&s->bytes_out, size);
+	return record(s, STATS_PUT, ret);
+}
+
+static void stats_upload_abort(struct store_upload *u)
+{
+	store_upload_abort(((struct stats_upload *)u)->inner);
+	free(u);
+}
+
 static void stats_destroy(struct store *s)
 {
 	store_destroy(ss(s)->inner);
@@ -125,6 +172,10 @@ static const struct store_ops stats_ops = {
 	.list = stats_list,
 	.touch = stats_touch,
 	.destroy = stats_destroy,
+	.upload_begin = stats_upload_begin,
+	.upload_advance = stats_upload_advance,
+	.upload_commit = stats_upload_commit,
+	.upload_abort = stats_upload_abort,
 };
 
 int stats_store_create(struct store *inner, struct store **out)

@@ -33,6 +33,7 @@
 #ifndef FALLBACKFS_STORE_H
 #define FALLBACKFS_STORE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,7 @@ struct store_list_page {
 };
 
 struct store;
+struct store_upload;
 
 struct store_ops {
 	const char *name; /* "file", "s3", "gcs", or a wrapper's name */
@@ -136,11 +138,35 @@ struct store_ops {
 
 	/* Free the store and everything it owns (and its inner store). */
 	void (*destroy)(struct store *s);
+
+	/*
+	 * Optional: a put whose body is still being written, so a big body
+	 * can go up while it is produced. upload_begin (NULL in stores that
+	 * cannot; store_upload_begin then returns -ENOTSUP) starts an upload
+	 * of key from fd at offset; upload_advance says that the first
+	 * `stable` bytes are final and may be sent now; upload_commit gives
+	 * the final size and condition and then behaves exactly as put()
+	 * (atomic, condition enforced, *out filled, nothing visible before);
+	 * upload_abort gives up, leaving the previous version. Commit and
+	 * abort free the upload. The caller keeps fd open and the stable bytes
+	 * unchanged until then, and calls at most one of these at a time.
+	 */
+	int (*upload_begin)(struct store *s, const char *key, int fd, off_t offset,
+			    struct store_upload **out);
+	void (*upload_advance)(struct store_upload *u, uint64_t stable);
+	int (*upload_commit)(struct store_upload *u, uint64_t size,
+			     const struct store_put_cond *cond, struct store_meta *out);
+	void (*upload_abort)(struct store_upload *u);
 };
 
 struct store {
 	const struct store_ops *ops;
 	unsigned caps; /* enum store_caps */
+};
+
+/* What every store's upload starts with: the store that made it. */
+struct store_upload {
+	struct store *store;
 };
 
 static inline int store_head(struct store *s, const char *key, struct store_meta *out)
@@ -176,6 +202,28 @@ static inline int store_list(struct store *s, const char *prefix, const char *de
 static inline int store_touch(struct store *s, const char *key, struct store_meta *out)
 {
 	return s->ops->touch(s, key, out);
+}
+
+static inline int store_upload_begin(struct store *s, const char *key, int fd, off_t offset,
+				     struct store_upload **out)
+{
+	return s->ops->upload_begin ? s->ops->upload_begin(s, key, fd, offset, out) : -ENOTSUP;
+}
+
+static inline void store_upload_advance(struct store_upload *u, uint64_t stable)
+{
+	u->store->ops->upload_advance(u, stable);
+}
+
+static inline int store_upload_commit(struct store_upload *u, uint64_t size,
+				      const struct store_put_cond *cond, struct store_meta *out)
+{
+	return u->store->ops->upload_commit(u, size, cond, out);
+}
+
+static inline void store_upload_abort(struct store_upload *u)
+{
+	u->store->ops->upload_abort(u);
 }
 
 /* Free a store and its inner stores; NULL is a no-op. */

@@ -223,16 +223,23 @@ out:
 	return 0;
 }
 
+/* A random name for a file in tmp/. */
+static void tmp_name(char name[64], int tries)
+{
+	unsigned long long r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) < 0)
+		r = (unsigned long long)getpid() * 2654435761u + (unsigned)tries;
+	snprintf(name, 64, "e.%llx", r);
+}
+
 /* A new named temporary file in tmp/ (named, so it can be renamed in). */
 static int tmp_create(struct cache *c, char name[64])
 {
 	for (int tries = 0; tries < 16; tries++) {
-		unsigned long long r = 0;
 		int fd;
 
-		if (getrandom(&r, sizeof(r), 0) < 0)
-			r = (unsigned long long)getpid() * 2654435761u + (unsigned)tries;
-		snprintf(name, 64, "e.%llx", r);
+		tmp_name(name, tries);
 		fd = openat(c->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST)
 			return fd < 0 ? -errno : fd;
@@ -321,6 +328,40 @@ void cache_evict(struct cache *c, const char *key)
 
 	entry_name(key, name);
 	unlinkat(c->objects_fd, name, 0);
+}
+
+/*
+ * Link a staging file in as key's entry, header written first. Linking an
+ * O_TMPFILE is the cheap way: a commit publishes tens of megabytes that are
+ * already on disk, and copying them again would cost as much as the upload's
+ * own hashing. A staging file that cannot be linked (no O_TMPFILE support)
+ * is copied instead.
+ */
+int cache_adopt(struct cache *c, const char *key, int fd, const struct store_meta *meta)
+{
+	char tmpname[64], proc[64];
+	int ret = 0;
+
+	if (ftruncate(fd, CACHE_HDR + (off_t)meta->size) < 0)
+		return -errno;
+	for (int tries = 0; tries < 16; tries++) {
+		tmp_name(tmpname, tries);
+		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd does not */
+		if (linkat(fd, "", c->tmp_fd, tmpname, AT_EMPTY_PATH) == 0)
+			break;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, c->tmp_fd, tmpname, AT_SYMLINK_FOLLOW) == 0)
+			break;
+		ret = -errno;
+		if (ret != -EEXIST)
+			break;
+	}
+	if (ret)
+		return cache_install(c, key, fd, CACHE_HDR, meta);
+	ret = publish(c, key, fd, tmpname, meta);
+	if (ret)
+		unlinkat(c->tmp_fd, tmpname, 0);
+	return ret;
 }
 
 /* O_TMPFILE where supported, else a named file unlinked at once. */

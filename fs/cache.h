@@ -47,11 +47,18 @@ int cache_fetch(struct cache *c, struct store *s, const char *key, const char *i
 int cache_install(struct cache *c, const char *key, int src, off_t src_off,
 		  const struct store_meta *meta);
 
+/* Make the staging file fd, laid out as an entry (body at CACHE_HDR, size
+ * bytes of it), the entry of key with meta: linked in where the filesystem
+ * allows, else copied. The caller must not write to fd afterwards (readers
+ * of the entry may share it), only read and close it. */
+int cache_adopt(struct cache *c, const char *key, int fd, const struct store_meta *meta);
+
 /* Drop the entry of key, if any (open fds keep their version). */
 void cache_evict(struct cache *c, const char *key);
 
 /* An unnamed private file in the cache directory, for staging writes; the
- * caller closes it. Staging lives on disk, never in memory. */
+ * caller closes it. Staging lives on disk, never in memory, laid out as an
+ * entry (body at CACHE_HDR) so that cache_adopt() can publish it. */
 int cache_staging_create(struct cache *c);
 
 /* The cache directory's path (for status output). */

@@ -22,7 +22,11 @@
  *    stored version untouched. Names matching -o tmpnames (editor and
  *    mkstemp-style temporaries) stay local until renamed onto a real name,
  *    which is then one put: the write-temp-then-rename idiom costs exactly
- *    one upload and the target is never missing.
+ *    one upload and the target is never missing. A file written front to
+ *    back from empty is offered to the store while it is written (stores
+ *    that can stream upload its finished parts before close; the object
+ *    still appears only at commit), and a committed staging file becomes
+ *    the cache entry of its version as it is, without a copy.
  *
  * 3. The kernel's page cache only ever holds one version per inode. The
  *    high-level API gives one kernel inode per path, shared by every version
@@ -81,11 +85,19 @@ enum node_type { NODE_UNKNOWN, NODE_FILE, NODE_DIR, NODE_ABSENT };
 
 /* A file's write state, shared by every write handle on this mount. */
 struct staging {
-	pthread_mutex_t io; /* serialises writes, truncates and commits */
-	int fd;
+	pthread_mutex_t io; /* serialises reads, writes, truncates and commits */
+	int fd;             /* body at CACHE_HDR, as in a cache entry; -1 until
+	                       first needed after a commit gave it to the cache */
+	int base_fd;        /* the version committed from here (now a cache
+	                       entry, read-only): the seed of the next fd, or -1 */
 	uint64_t size;      /* protected by io */
 	bool dirty;         /* protected by io: differs from the committed version */
 	bool seeded;        /* protected by io: holds the base content (or was emptied) */
+	bool sequential;    /* protected by io: all of it came from appending
+	                       writes since it was emptied */
+	struct store_upload *up; /* protected by io: that content, going up to
+	                       the store while it is written */
+	char *up_key;       /* protected by io: the key up is for */
 	bool pending;       /* protected by fs->lock: created here, never committed */
 	bool local_only;    /* protected by fs->lock: a temporary name, never uploaded */
 	bool excl;          /* protected by fs->lock: created with O_EXCL */
@@ -332,12 +344,25 @@ static struct node *node_get(struct fs *fs, const char *key)
 	return n;
 }
 
+/* Give up a streamed upload, if any (stg->io held, or the last reference). */
+static void staging_unstream(struct staging *s)
+{
+	if (s->up)
+		store_upload_abort(s->up);
+	s->up = NULL;
+	free(s->up_key);
+	s->up_key = NULL;
+}
+
 static void staging_free(struct staging *s)
 {
 	if (!s)
 		return;
+	staging_unstream(s); /* before the fd it reads is closed */
 	if (s->fd >= 0)
 		close(s->fd);
+	if (s->base_fd >= 0)
+		close(s->base_fd);
 	pthread_mutex_destroy(&s->io);
 	free(s);
 }
@@ -825,6 +850,7 @@ static int staging_new(struct fs *fs, bool seeded, struct staging **out)
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->io, NULL);
+	s->base_fd = -1;
 	s->fd = cache_staging_create(fs->cache);
 	if (s->fd < 0) {
 		int ret = s->fd;
@@ -838,23 +864,44 @@ static int staging_new(struct fs *fs, bool seeded, struct staging **out)
 	return 0;
 }
 
+/* Make sure the staging has a file, after a commit gave the last one to the
+ * cache (stg->io held). */
+static int staging_file_locked(struct fs *fs, struct staging *s)
+{
+	if (s->fd >= 0)
+		return 0;
+	s->fd = cache_staging_create(fs->cache);
+	return s->fd < 0 ? s->fd : 0;
+}
+
 /* Copy the committed version into the staging file before its first use
- * (stg->io held). */
+ * (stg->io held): the version this staging last committed, as the writer
+ * left it, else the store's current one. */
 static int staging_seed_locked(struct fs *fs, struct node *n)
 {
 	struct staging *s = n->stg;
 	struct store_meta m;
 	int src = -1, ret;
 
-	if (s->seeded)
+	ret = staging_file_locked(fs, s);
+	if (ret || s->seeded)
+		return ret;
+	if (s->base_fd >= 0) {
+		ret = fd_copy_range(s->base_fd, CACHE_HDR, s->fd, CACHE_HDR, s->size);
+		if (ret)
+			return ret;
+		close(s->base_fd);
+		s->base_fd = -1;
+		s->seeded = true;
 		return 0;
+	}
 	ret = fetch_version(fs, n, &src, &m);
 	if (ret == -ENOENT) {
 		/* deleted meanwhile: writing recreates it, as on a disk */
 		ret = 0;
 		m.size = 0;
 	} else if (ret == 0) {
-		ret = fd_copy_range(src, CACHE_HDR, s->fd, 0, m.size);
+		ret = fd_copy_range(src, CACHE_HDR, s->fd, CACHE_HDR, m.size);
 		close(src);
 	}
 	if (ret)
@@ -870,11 +917,18 @@ static int staging_truncate_locked(struct fs *fs, struct node *n, uint64_t size)
 	struct staging *s = n->stg;
 	int ret = 0;
 
-	if (size == 0)
+	staging_unstream(s);
+	s->sequential = size == 0;
+	if (size == 0) {
+		ret = staging_file_locked(fs, s);
 		s->seeded = true;
-	else
+		if (s->base_fd >= 0)
+			close(s->base_fd);
+		s->base_fd = -1;
+	} else {
 		ret = staging_seed_locked(fs, n);
-	if (ret == 0 && ftruncate(s->fd, (off_t)size) < 0)
+	}
+	if (ret == 0 && ftruncate(s->fd, CACHE_HDR + (off_t)size) < 0)
 		ret = -errno;
 	if (ret == 0) {
 		s->size = size;
@@ -944,6 +998,9 @@ static int commit_locked(struct fs *fs, struct node *n)
 		cond.mode = STORE_PUT_CREATE;
 	snprintf(key, sizeof(key), "%s", n->key);
 	pthread_mutex_unlock(&fs->lock);
+	/* A streamed upload is only good for the key it was started for. */
+	if (local || n->detached || (s->up && strcmp(s->up_key, key) != 0))
+		staging_unstream(s);
 	if (local)
 		return fsync(s->fd) < 0 ? -errno : 0;
 	if (n->detached)
@@ -953,9 +1010,16 @@ static int commit_locked(struct fs *fs, struct node *n)
 		log_msg(LOG_ERR, "create %s: O_EXCL asked for, but this store cannot enforce "
 			"create-only writes; refusing rather than pretending",
 			log_key(key, kb, sizeof(kb)));
+		staging_unstream(s);
 		return -EOPNOTSUPP;
 	}
-	ret = store_put(fs->store, key, s->fd, 0, s->size, &cond, &m);
+	if (s->up) {
+		ret = store_upload_commit(s->up, s->size, &cond, &m);
+		s->up = NULL; /* the commit consumed it */
+		staging_unstream(s);
+	} else {
+		ret = store_put(fs->store, key, s->fd, CACHE_HDR, s->size, &cond, &m);
+	}
 	if (ret) {
 		atomic_fetch_add(&fs->ctr.commit_errors, 1);
 		/* A refused create-only put is the application's answer (close()
@@ -966,9 +1030,19 @@ static int commit_locked(struct fs *fs, struct node *n)
 	}
 	atomic_fetch_add(&fs->ctr.commits, 1);
 	s->dirty = false;
-	/* Keep the upload as the cached version: the next open needs no GET. */
-	if (cache_install(fs->cache, key, s->fd, 0, &m) != 0)
+	/* The upload becomes the cached version, so the next open needs no
+	 * GET; the staging file itself is that entry now, so further writes
+	 * go to a fresh file seeded from it when first needed. */
+	if (cache_adopt(fs->cache, key, s->fd, &m) == 0) {
+		if (s->base_fd >= 0)
+			close(s->base_fd);
+		s->base_fd = s->fd;
+		s->fd = -1;
+		s->seeded = false;
+		s->sequential = false;
+	} else {
 		cache_evict(fs->cache, key);
+	}
 	pthread_mutex_lock(&fs->lock);
 	s->pending = false;
 	node_confirm(n, &m);
@@ -1139,6 +1213,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		return ret;
 	}
 	s->dirty = true; /* an empty new file is still a new object */
+	s->sequential = true;
 	s->writers = 1;
 	h->fd = -1;
 	h->writer = true;
@@ -1192,13 +1267,15 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		struct staging *s = h->node->stg;
 		int ret;
 
+		/* Under the lock: a commit may hand the file to the cache. Right
+		 * after a commit the version it made is read where it is. */
 		pthread_mutex_lock(&s->io);
-		ret = staging_seed_locked(fs_get(), h->node);
+		ret = s->seeded || s->base_fd < 0 ? staging_seed_locked(fs_get(), h->node) : 0;
+		n = ret ? ret : pread(s->seeded ? s->fd : s->base_fd, buf, size, CACHE_HDR + off);
+		if (n < 0 && !ret)
+			n = -errno;
 		pthread_mutex_unlock(&s->io);
-		if (ret)
-			return ret;
-		n = pread(s->fd, buf, size, off);
-		return n < 0 ? -errno : (int)n;
+		return (int)n;
 	}
 	if (h->fd < 0 || (uint64_t)off >= h->size)
 		return 0;
@@ -1249,6 +1326,40 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 	return 0;
 }
 
+/* After a write to n's staging (stg->io held): while a file is written
+ * front to back from empty, what is written is final unless the writer
+ * goes back, so it is offered to the store as it arrives (stores that
+ * can stream start uploading big bodies before close); the first write
+ * that goes back cancels that, and the commit puts the file whole. */
+static void stream_after_write(struct fs *fs, struct node *n, bool appended)
+{
+	struct staging *s = n->stg;
+	bool local;
+
+	if (!appended) {
+		s->sequential = false;
+		staging_unstream(s);
+		return;
+	}
+	if (!s->sequential)
+		return;
+	if (!s->up) {
+		pthread_mutex_lock(&fs->lock);
+		local = s->local_only || n->detached;
+		s->up_key = local ? NULL : strdup(n->key);
+		pthread_mutex_unlock(&fs->lock);
+		/* one try per file: stores that cannot stream say so once */
+		s->sequential = false;
+		if (!s->up_key ||
+		    store_upload_begin(fs->store, s->up_key, s->fd, CACHE_HDR, &s->up) != 0) {
+			staging_unstream(s);
+			return;
+		}
+		s->sequential = true;
+	}
+	store_upload_advance(s->up, s->size);
+}
+
 /* write: into the staging file; O_APPEND appends at the staged end, whatever
  * offset the kernel computed from the committed size. */
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
@@ -1268,8 +1379,10 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	}
 	if (h->append)
 		off = (off_t)s->size;
-	n = pwrite(s->fd, buf, size, off);
+	n = pwrite(s->fd, buf, size, CACHE_HDR + off);
 	if (n > 0) {
+		bool appended = (uint64_t)off == s->size;
+
 		s->dirty = true;
 		h->modified = true;
 		h->wrote = true;
@@ -1277,6 +1390,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		h->failed = false;
 		if ((uint64_t)off + (uint64_t)n > s->size)
 			s->size = (uint64_t)off + (uint64_t)n;
+		stream_after_write(fs_get(), h->node, appended);
 	}
 	pthread_mutex_unlock(&s->io);
 	return n < 0 ? -errno : (int)n;
@@ -1481,6 +1595,18 @@ static int fs_unlink(const char *path)
 			}
 			pthread_mutex_unlock(&fs->lock);
 		}
+	}
+	if (s) {
+		bool gone;
+
+		/* an upload still streaming to the name is of no use now */
+		pthread_mutex_lock(&s->io);
+		pthread_mutex_lock(&fs->lock);
+		gone = n->detached;
+		pthread_mutex_unlock(&fs->lock);
+		if (gone)
+			staging_unstream(s);
+		pthread_mutex_unlock(&s->io);
 	}
 	if (n)
 		staging_unpin(fs, n, s);

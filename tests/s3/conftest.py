@@ -26,7 +26,15 @@ AWS = "/usr/bin/aws"
 S3CMD = "/usr/bin/s3cmd"
 CA_VARS = ("AWS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 # Lines the daemon may print against these servers.
-S3_ALLOWED = [r"^fallbackfs: s3: .* does not (enforce conditional writes|refresh LastModified)"]
+S3_ALLOWED = [r"^fallbackfs: s3: .* does not (enforce conditional writes|refresh LastModified|"
+              r"enforce conditions on multipart completion)"]
+
+
+def uploads_in_progress(server, prefix=""):
+    """Multipart uploads started and neither completed nor aborted (under prefix)."""
+    st, _, body = servers.s3_request(server, "GET", "", query={"uploads": "", "prefix": prefix})
+    assert st == 200, body
+    return body.count(b"<Upload>")
 
 
 @pytest.fixture(scope="session")

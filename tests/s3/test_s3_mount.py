@@ -5,13 +5,14 @@ conftest.py beside this file."""
 import errno
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from conftest import S3_ALLOWED, aws, kong_env, mh, servers
+from conftest import S3_ALLOWED, aws, kong_env, mh, servers, uploads_in_progress
 from churn import replace_while_reading
 from posix_ops import apply_ops
 
@@ -236,3 +237,78 @@ def test_excl_refused_where_the_store_cannot_enforce_it(s3rver, prefix, tmp_path
         assert not os.path.exists(m.path("lock"))
     finally:
         m.unmount()
+
+
+# ---- uploads that stream while the file is written -------------------------------------------
+
+# 5 MiB parts, and streaming from 5 MiB on (the threshold follows the part size)
+STREAM_ENV = dict(FALLBACKFS_S3_PART_SIZE=5 << 20)
+
+
+def parts_uploaded(server, prefix):
+    """Parts already in the store for the one upload in progress under prefix."""
+    st, _, body = servers.s3_request(server, "GET", "", query={"uploads": "", "prefix": prefix})
+    ids = re.findall(rb"<Key>([^<]*)</Key>\s*<UploadId>([^<]*)</UploadId>", body)
+    if len(ids) != 1:
+        return 0
+    key, upload_id = (x.decode() for x in ids[0])
+    st, _, body = servers.s3_request(server, "GET", key, query={"uploadId": upload_id})
+    return body.count(b"<Part>") if st == 200 else 0
+
+
+def test_big_write_goes_up_before_close(s3mounts, rgw, prefix):
+    """Written front to back, a big config is uploaded while it is written: parts are in
+    the store before close(), nobody sees anything new until close(), which publishes
+    it whole, and no upload is left behind."""
+    m = s3mounts("w", env=kong_env(rgw, **STREAM_ENV))
+    other = s3mounts("r", opts=["freshness=0"])
+    write(m.path("config.json"), b"old")
+    data = os.urandom(24 << 20)
+    fd = os.open(m.path("config.json"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        for off in range(0, 16 << 20, 1 << 20):
+            os.write(fd, data[off:off + (1 << 20)])
+        mh.wait_for(lambda: parts_uploaded(rgw, prefix) >= 2, 20, "parts before close")
+        assert read(other.path("config.json")) == b"old"
+        assert servers.s3_request(rgw, "GET", prefix + "/config.json")[2] == b"old"
+        os.write(fd, data[16 << 20:])
+    finally:
+        os.close(fd)
+    assert read(other.path("config.json")) == data
+    assert servers.s3_request(rgw, "GET", prefix + "/config.json")[2] == data
+    assert uploads_in_progress(rgw, prefix) == 0
+
+
+@pytest.mark.parametrize("change", ["overwrite", "truncate", "unlink"])
+def test_streamed_write_that_changes_course(s3mounts, rgw, prefix, change):
+    """Once the upload has started, a write that goes back, a truncate or an unlink
+    cancels it (abort: no parts left behind) and close() does what it always does."""
+    m = s3mounts("w", env=kong_env(rgw, **STREAM_ENV))
+    path = m.path("big.bin")
+    data = bytearray(os.urandom(12 << 20))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        os.write(fd, data)
+        mh.wait_for(lambda: parts_uploaded(rgw, prefix) >= 1, 20, "a part before close")
+        if change == "overwrite":
+            os.pwrite(fd, b"HEADER", 100)
+            data[100:106] = b"HEADER"
+        elif change == "truncate":
+            os.ftruncate(fd, 1 << 20)
+            del data[1 << 20:]
+        else:
+            os.unlink(path)
+        assert uploads_in_progress(rgw, prefix) == 0  # cancelled at once
+        if change != "unlink":
+            os.lseek(fd, 0, os.SEEK_END)  # ftruncate leaves the offset where it was
+            os.write(fd, b"tail")
+            data += b"tail"
+    finally:
+        os.close(fd)
+    st, _, body = servers.s3_request(rgw, "GET", prefix + "/big.bin")
+    if change == "unlink":
+        assert st == 404 and not os.path.exists(path)
+    else:
+        assert st == 200 and body == bytes(data)
+        assert read(path) == bytes(data)
+    assert uploads_in_progress(rgw, prefix) == 0

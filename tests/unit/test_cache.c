@@ -1,9 +1,10 @@
-/* test_cache.c - cache entries: fetch, not-modified, install, damaged entries. */
+/* test_cache.c - cache entries: fetch, not-modified, install, adopt, damaged entries. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -86,6 +87,30 @@ int main(void)
 		close(fd);
 	}
 	CHECK(cache_bytes(c) == 2 * CACHE_HDR + 12 + 5);
+
+	/* adopt a staging file: linked in (same inode), the writer's extra
+	 * bytes past the size cut off, readers of the old entry unaffected */
+	{
+		int src = cache_staging_create(c), prev;
+		struct store_meta m4 = { .etag = "etag-4", .mtime_ns = 7, .size = 6 };
+		struct stat a, b;
+
+		CHECK(src >= 0);
+		CHECK_EQ(cache_open(c, "other", &prev, &got), 0);
+		CHECK(pwrite(src, "adopted!!", 9, CACHE_HDR) == 9);
+		CHECK_EQ(cache_adopt(c, "other", src, &m4), 0);
+		CHECK_EQ(cache_open(c, "other", &fd, &got), 0);
+		CHECK(strcmp(got.etag, "etag-4") == 0 && got.size == 6);
+		body_is(fd, "adopte");
+		CHECK(fstat(fd, &a) == 0 && fstat(src, &b) == 0 && a.st_ino == b.st_ino);
+		body_is(prev, "hello");
+		close(prev);
+		close(src);
+		close(fd);
+	}
+	CHECK(cache_bytes(c) == 2 * CACHE_HDR + 12 + 6);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s/nested/dir/tmp)\"", cdir);
+	CHECK_EQ(system(cmd), 0);
 
 	/* a truncated entry (crash, or a hand edit) is not an entry */
 	snprintf(cmd, sizeof(cmd), "for f in %s/nested/dir/objects/*; do truncate -s -1 $f; done",
