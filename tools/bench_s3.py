@@ -18,6 +18,7 @@ throughput; RSS < 30 MB. Exit status 0 whatever the numbers: this measures, it d
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,27 @@ DAEMON = os.path.join(os.environ.get("FALLBACKFS_BUILD", os.path.join(ROOT, "bui
 def mounted(path):
     with open("/proc/self/mounts") as f:
         return any(line.split()[1] == path for line in f)
+
+
+def cpu_ms(pids):
+    """CPU time (user + system, all threads) the processes have used so far, in ms."""
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_ms(who):
+    r = resource.getrusage(who)
+    return (r.ru_utime + r.ru_stime) * 1000.0
+
+
+def server_pids(rgw_dir):
+    run = os.path.join(rgw_dir, "run")
+    return [int(open(os.path.join(run, f)).read()) for f in os.listdir(run)
+            if f.endswith(".pid")]
 
 
 def hwm_kb(pid):
@@ -119,6 +141,7 @@ def main():
                               env=denv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     curl = Curl(env)
     rows = []
+    cpu = {}
     try:
         deadline = time.monotonic() + 20
         while not mounted(mnt):
@@ -160,8 +183,17 @@ def main():
                 with open(src, "rb") as s, open(path, "wb") as d:
                     shutil.copyfileobj(s, d, 1 << 20)
             key = "%s/3.6.0.0/c-%d.bin" % (pfx, size)
+            srv = server_pids(args.rgw_dir)
+            c0 = (cpu_ms([daemon.pid]), cpu_ms(srv), own_cpu_ms(resource.RUSAGE_SELF))
             t_m = timed(mount_write, n)
+            c1 = (cpu_ms([daemon.pid]), cpu_ms(srv), own_cpu_ms(resource.RUSAGE_CHILDREN))
             t_c = timed(lambda: curl.put(key, src), n, curl)
+            c2 = (cpu_ms(srv), own_cpu_ms(resource.RUSAGE_CHILDREN))
+            # what each side costs the machine: daemon + server + the writing process,
+            # against curl + the same server
+            cpu[label] = ((c1[0] - c0[0]) / n, (c1[1] - c0[1]) / n,
+                          (own_cpu_ms(resource.RUSAGE_SELF) - c0[2]) / n,
+                          (c2[1] - c1[2]) / n, (c2[0] - c1[1]) / n, t_c)
             rows.append(("write+close %s" % label, t_m, t_c, t_c / t_m,
                          ">= 0.9 (throughput)" if size > (1 << 20) else "(ratio of speed)"))
 
@@ -221,6 +253,15 @@ def main():
     print("200 MB write %.2f s (%.0f MB/s), read %.2f s (%.0f MB/s), identical: %s"
           % (t_w, 200 / t_w, t_r, 200 / t_r, same))
     print("daemon peak RSS (VmHWM): %.1f MB (target < 30 MB)" % (rss / 1024))
+    ncpu = os.cpu_count()
+    for label, (d, srv_m, w, c, srv_c, t_c) in cpu.items():
+        mount_total, curl_total = d + srv_m + w, c + srv_c
+        print("CPU per write+close %s (ms, mean): mount path %.0f = daemon %.0f + server %.0f "
+              "+ writer %.0f; curl path %.0f = curl %.0f + server %.0f" %
+              (label, mount_total, d, srv_m, w, curl_total, c, srv_c))
+        print("  on %d cores the mount path needs >= %.0f ms of wall time: at most %.2f of "
+              "curl's throughput on this machine" %
+              (ncpu, mount_total / ncpu, t_c * 1e3 / (mount_total / ncpu)))
     print("curl times are its own %{time_total} (no process start-up); mount times are "
           "wall clock of the syscalls")
     print("read ratio = mount time / curl time; write ratio = curl time / mount time "
