@@ -222,7 +222,7 @@ static int file_head(struct store *s, const char *key, struct store_meta *out)
 
 /* get: open pins one inode, i.e. one version, for the whole copy. */
 static int file_get(struct store *s, const char *key, const char *if_none_match,
-		    int fd, off_t fd_offset, struct store_meta *out)
+		    const char *if_match, int fd, off_t fd_offset, struct store_meta *out)
 {
 	struct file_store *f = fs_of(s);
 	struct stat st;
@@ -247,6 +247,10 @@ static int file_get(struct store *s, const char *key, const char *if_none_match,
 	meta_from_stat(&st, out);
 	if (if_none_match && strcmp(if_none_match, out->etag) == 0) {
 		ret = STORE_NOT_MODIFIED;
+		goto out;
+	}
+	if (if_match && strcmp(if_match, out->etag) != 0) {
+		ret = -ESTALE;
 		goto out;
 	}
 	ret = fd_copy_range(in, 0, fd, fd_offset, out->size);

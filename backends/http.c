@@ -451,6 +451,22 @@ static int write_fd(struct transfer *t, const char *data, size_t n)
 	return 0;
 }
 
+/* Do two ETag values name the same version (quotes ignored)? */
+static bool same_etag(const char *a, const char *b)
+{
+	size_t la, lb;
+
+	if (!a || !b)
+		return false;
+	if (*a == '"')
+		a++;
+	if (*b == '"')
+		b++;
+	la = strcspn(a, "\"");
+	lb = strcspn(b, "\"");
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
 /* libcurl write callback: 2xx bodies to the fd when given, else to memory. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -458,8 +474,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	int rc;
 
-	if (!t->sink_decided)
+	if (!t->sink_decided) {
 		decide_sink(t);
+		if (t->to_fd && t->req->only_etag &&
+		    !same_etag(http_response_header(t->resp, "ETag"), t->req->only_etag)) {
+			t->cb_err = -ESTALE;
+			return 0;
+		}
+	}
 	rc = t->to_fd ? write_fd(t, data, n) : append_body(t, data, n);
 	if (rc < 0) {
 		t->cb_err = rc;
@@ -557,6 +579,8 @@ static int map_curl_error(CURLcode rc, const struct transfer *t, const char *det
 			what = "response larger than the cap";
 		else if (err == -ENOMEM)
 			what = "out of memory";
+		else if (err == -ESTALE)
+			what = "the answer is another version than the one asked for";
 		else
 			what = "local file I/O failed";
 		snprintf(resp->error, sizeof(resp->error), "%s (%s)", what, strerror(-err));

@@ -90,6 +90,11 @@ struct http_request {
 	 * resp_fd >= 0, else memory. Non-2xx bodies always go to memory. */
 	int resp_fd; /* -1 when unused */
 	off_t resp_offset;
+	/* With resp_fd: accept a 2xx body only if the answer's ETag equals
+	 * this (quotes ignored); another version is refused before a byte of
+	 * it is written and the call fails with -ESTALE. Pins a download to
+	 * one version even where the server ignores If-Match. NULL: any. */
+	const char *only_etag;
 	/* Hard cap on a memory body; 0: HTTP_DEFAULT_MAX_BODY. A 2xx body over
 	 * the cap fails with -EFBIG; a non-2xx body is truncated at the cap and
 	 * resp->body_truncated is set, because its status is what matters. */

@@ -177,6 +177,7 @@ struct s3_call {
 	uint64_t body_size;
 	int resp_fd;
 	off_t resp_offset;
+	const char *only_etag; /* http_request.only_etag */
 	size_t max_body;
 	enum s3_ctx ctx;
 	bool replay_safe; /* every retryable failure may be repeated */
@@ -676,6 +677,7 @@ static int send_once(struct s3_store *s, struct s3_call *c, struct http_response
 	req.body_size = c->body_size;
 	req.resp_fd = c->resp_fd;
 	req.resp_offset = c->resp_offset;
+	req.only_etag = c->only_etag;
 	req.max_body = c->max_body ? c->max_body : S3_SMALL_MAX_BODY;
 	req.timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
 	/* Only this module's retry loop repeats writes (see the header). */
@@ -880,12 +882,18 @@ static int s3_head(struct store *st, const char *key, struct store_meta *out)
 }
 
 /* get: conditional GET streamed to the fd. */
-static int s3_get(struct store *st, const char *key, const char *if_none_match, int fd,
-		  off_t fd_offset, struct store_meta *out)
+/* A conditional header's value: the etag, quoted. */
+static void quoted(const char *etag, char *out, size_t len)
+{
+	snprintf(out, len, etag[0] == '"' ? "%s" : "\"%s\"", etag);
+}
+
+static int s3_get(struct store *st, const char *key, const char *if_none_match,
+		  const char *if_match, int fd, off_t fd_offset, struct store_meta *out)
 {
 	struct s3_store *s = s3_of(st);
 	struct http_response resp = { 0 };
-	char inm[STORE_ETAG_MAX + 4], *path = NULL;
+	char inm[STORE_ETAG_MAX + 4], im[STORE_ETAG_MAX + 4], *path = NULL;
 	struct s3_call c;
 	int ret = key_ok(key);
 
@@ -895,16 +903,19 @@ static int s3_get(struct store *st, const char *key, const char *if_none_match, 
 	if (!path)
 		return -ENOMEM;
 	atomic_fetch_add(&s->n_ops, 1);
-	call_init(s, &c, "GET", path, S3_CTX_READ);
+	call_init(s, &c, "GET", path, if_match ? S3_CTX_IF_MATCH : S3_CTX_READ);
 	c.resp_fd = fd;
 	c.resp_offset = fd_offset;
 	if (if_none_match && if_none_match[0]) {
-		if (if_none_match[0] == '"')
-			snprintf(inm, sizeof(inm), "%s", if_none_match);
-		else
-			snprintf(inm, sizeof(inm), "\"%s\"", if_none_match);
+		quoted(if_none_match, inm, sizeof(inm));
 		add_hdr(&c, "if-none-match", inm);
 		c.allow_304 = true;
+	}
+	if (if_match) {
+		/* asked of the server, and checked here for servers that ignore it */
+		quoted(if_match, im, sizeof(im));
+		add_hdr(&c, "if-match", im);
+		c.only_etag = if_match;
 	}
 	ret = s3_exec(s, &c, key, &resp);
 	if (ret == STORE_NOT_MODIFIED) {
@@ -916,9 +927,16 @@ static int s3_get(struct store *st, const char *key, const char *if_none_match, 
 		s3_etag_unquote(e ? e : if_none_match, out->etag, sizeof(out->etag));
 		out->mtime_ns = t > 0 ? t * 1000000000 : 0;
 	} else if (ret == 0) {
+		char want[STORE_ETAG_MAX];
+
 		ret = meta_from_headers(&resp, out);
 		if (ret == 0 && resp.fd_bytes != out->size)
 			ret = -EIO;
+		if (ret == 0 && if_match) {
+			s3_etag_unquote(if_match, want, sizeof(want));
+			if (strcmp(want, out->etag) != 0)
+				ret = -ESTALE; /* an empty body of another version */
+		}
 	}
 	http_response_cleanup(&resp);
 	free(path);

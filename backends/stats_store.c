@@ -72,10 +72,10 @@ static int stats_head(struct store *s, const char *key, struct store_meta *out)
 	return record(ss(s), STATS_HEAD, store_head(ss(s)->inner, key, out));
 }
 
-static int stats_get(struct store *s, const char *key, const char *inm, int fd, off_t off,
-		     struct store_meta *out)
+static int stats_get(struct store *s, const char *key, const char *inm, const char *im, int fd,
+		     off_t off, struct store_meta *out)
 {
-	int ret = store_get(ss(s)->inner, key, inm, fd, off, out);
+	int ret = store_get(ss(s)->inner, key, inm, im, fd, off, out);
 
 	if (ret == STORE_NOT_MODIFIED)
 		atomic_fetch_add(&ss(s)->not_modified, 1);

@@ -97,12 +97,14 @@ struct store_ops {
 	 * Write the body of the current version of key to fd at offset
 	 * fd_offset (pwrite; the fd position is not used) and fill *out.
 	 * With if_none_match != NULL and equal to the current etag, returns
-	 * STORE_NOT_MODIFIED, writes nothing and fills *out. The body written
-	 * and *out always describe one single version. On error the fd may hold
-	 * a partial body: the caller discards it.
+	 * STORE_NOT_MODIFIED, writes nothing and fills *out. With if_match !=
+	 * NULL, only that version is written, from the start of the body
+	 * onwards and by every attempt: another current version is -ESTALE.
+	 * The body written and *out always describe one single version. On
+	 * error the fd may hold a partial body: the caller discards it.
 	 */
 	int (*get)(struct store *s, const char *key, const char *if_none_match,
-		   int fd, off_t fd_offset, struct store_meta *out);
+		   const char *if_match, int fd, off_t fd_offset, struct store_meta *out);
 
 	/*
 	 * Store size bytes read from fd at offset (pread) as the new version
@@ -175,9 +177,10 @@ static inline int store_head(struct store *s, const char *key, struct store_meta
 }
 
 static inline int store_get(struct store *s, const char *key, const char *if_none_match,
-			    int fd, off_t fd_offset, struct store_meta *out)
+			    const char *if_match, int fd, off_t fd_offset,
+			    struct store_meta *out)
 {
-	return s->ops->get(s, key, if_none_match, fd, fd_offset, out);
+	return s->ops->get(s, key, if_none_match, if_match, fd, fd_offset, out);
 }
 
 static inline int store_put(struct store *s, const char *key, int fd, off_t offset,

@@ -269,36 +269,85 @@ static int publish(struct cache *c, const char *key, int fd, const char *tmpname
 	return 0;
 }
 
-/* Conditional download into a fresh entry. */
-int cache_fetch(struct cache *c, struct store *s, const char *key, const char *if_none_match,
-		int *fd_out, struct store_meta *meta)
-{
+struct cache_download {
+	struct cache *c;
+	int fd;
 	char tmpname[64];
-	bool published = false;
-	int fd, ret;
+};
 
-	fd = tmp_create(c, tmpname);
-	if (fd < 0)
-		return fd;
-	ret = store_get(s, key, if_none_match, fd, CACHE_HDR, meta);
+int cache_download_start(struct cache *c, struct cache_download **out, int *fd_out)
+{
+	struct cache_download *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	d->c = c;
+	d->fd = tmp_create(c, d->tmpname);
+	if (d->fd < 0) {
+		int ret = d->fd;
+
+		free(d);
+		return ret;
+	}
+	*fd_out = dup(d->fd);
+	if (*fd_out < 0) {
+		int ret = -errno;
+
+		unlinkat(c->tmp_fd, d->tmpname, 0);
+		close(d->fd);
+		free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+int cache_download_finish(struct cache_download *d, struct store *s, const char *key,
+			  const char *if_none_match, const char *if_match,
+			  struct store_meta *meta)
+{
+	bool published = false;
+	int ret = store_get(s, key, if_none_match, if_match, d->fd, CACHE_HDR, meta);
+
 	if (ret == 0) {
 		struct stat st;
 
 		/* A store that sends fewer bytes than it announced is lying. */
-		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != CACHE_HDR + meta->size)
+		if (fstat(d->fd, &st) < 0 || (uint64_t)st.st_size != CACHE_HDR + meta->size)
 			ret = -EIO;
 	}
 	if (ret == 0) {
-		ret = publish(c, key, fd, tmpname, meta);
+		ret = publish(d->c, key, d->fd, d->tmpname, meta);
 		published = ret == 0;
 	}
 	if (!published)
-		unlinkat(c->tmp_fd, tmpname, 0);
-	if (ret == 0) {
+		unlinkat(d->c->tmp_fd, d->tmpname, 0);
+	close(d->fd);
+	free(d);
+	return ret;
+}
+
+void cache_download_cancel(struct cache_download *d)
+{
+	unlinkat(d->c->tmp_fd, d->tmpname, 0);
+	close(d->fd);
+	free(d);
+}
+
+/* Conditional download into a fresh entry. */
+int cache_fetch(struct cache *c, struct store *s, const char *key, const char *if_none_match,
+		int *fd_out, struct store_meta *meta)
+{
+	struct cache_download *d;
+	int fd, ret = cache_download_start(c, &d, &fd);
+
+	if (ret)
+		return ret;
+	ret = cache_download_finish(d, s, key, if_none_match, NULL, meta);
+	if (ret == 0)
 		*fd_out = fd;
-		return 0;
-	}
-	close(fd);
+	else
+		close(fd);
 	return ret;
 }
 

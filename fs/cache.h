@@ -42,6 +42,20 @@ int cache_open(struct cache *c, const char *key, int *fd_out, struct store_meta 
 int cache_fetch(struct cache *c, struct store *s, const char *key, const char *if_none_match,
 		int *fd_out, struct store_meta *meta);
 
+/* A download whose entry can be read while it is written, for readers that
+ * should not wait for the whole body: start makes the temporary entry and
+ * returns an fd reading it (*fd_out, caller closes; its size grows as the
+ * body arrives, body at CACHE_HDR); finish downloads key into it under the
+ * conditions of store_get() and publishes it as cache_fetch() does, then
+ * frees d; cancel frees it instead. Returns 0, STORE_NOT_MODIFIED or a negative errno. */
+struct cache_download;
+int cache_download_start(struct cache *c, struct cache_download **out, int *fd_out);
+int cache_download_finish(struct cache_download *d, struct store *s, const char *key,
+			  const char *if_none_match, const char *if_match,
+			  struct store_meta *meta);
+/* Give up a download before finish (the entry is never published). */
+void cache_download_cancel(struct cache_download *d);
+
 /* Make size bytes of src at src_off the entry of key, with meta (used after
  * a commit, so a writer's own upload is not downloaded again). */
 int cache_install(struct cache *c, const char *key, int src, off_t src_off,

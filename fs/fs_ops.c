@@ -105,6 +105,23 @@ struct staging {
 	unsigned writers;   /* protected by fs->lock */
 };
 
+/* Objects at least this big, read cold, are read while they download. */
+#define LIVE_MIN_SIZE (4u << 20)
+
+/* A version being downloaded into its cache entry while readers already read
+ * it (see fetch_live). */
+struct live {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int fd;              /* the entry as it fills: body at CACHE_HDR */
+	uint64_t size;       /* of the version */
+	int state;           /* protected by lock: LIVE_RUNNING, 0 (whole), -errno */
+	unsigned refs;       /* protected by lock: readers + the downloading thread */
+	struct store_meta meta; /* the version: what the lookup saw */
+};
+
+#define LIVE_RUNNING 1
+
 struct node {
 	struct node *hnext;
 	char *key;            /* "" for the root */
@@ -126,6 +143,7 @@ struct node {
 	bool written_here;    /* a writer was attached on this mount, ever */
 	struct store_meta pinned; /* what getattr reports while pc_readers */
 	struct staging *stg;  /* NULL unless written on this mount */
+	struct live *live;    /* a download readers may join, or NULL */
 };
 
 struct handle {
@@ -143,6 +161,7 @@ struct handle {
 	bool append;
 	bool live;            /* reads the node's staging file (local-only names) */
 	bool page_cache;
+	struct live *download; /* reader: fd is an entry still downloading */
 };
 
 struct fs {
@@ -158,6 +177,8 @@ struct fs {
 	struct fs_counters ctr;
 	struct handle *open_handles; /* protected by lock: released by fs_destroy
 	                                if the kernel never sent a release */
+	unsigned downloads;   /* protected by lock: live downloads running */
+	pthread_cond_t downloads_done;
 };
 
 /* The read-only .fallbackfs/ directory at the root. */
@@ -824,6 +845,195 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 	return ret;
 }
 
+static void live_unref(struct live *l)
+{
+	bool last;
+
+	pthread_mutex_lock(&l->lock);
+	last = --l->refs == 0;
+	pthread_mutex_unlock(&l->lock);
+	if (!last)
+		return;
+	close(l->fd);
+	pthread_cond_destroy(&l->cv);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* Wait until bytes [0, end) of the body are there: 0, or the download's
+ * error if it ended without them. A download writes the body in order, so
+ * the entry's size says how far it got (a retry rewrites the same version:
+ * the download is If-Match). Polled, as the store reports no progress. */
+static int live_wait(struct live *l, uint64_t end)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		struct timespec ts;
+		struct stat st;
+
+		if (fstat(l->fd, &st) == 0 && (uint64_t)st.st_size >= CACHE_HDR + end)
+			break;
+		if (l->state != LIVE_RUNNING) {
+			ret = l->state < 0 ? l->state : -EIO;
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&l->cv, &l->lock, &ts);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ret;
+}
+
+struct live_job {
+	struct fs *fs;
+	struct node *n;
+	struct live *l;
+	struct cache_download *d;
+	char key[STORE_KEY_MAX];
+};
+
+/* Thread: download the version into its entry, publish it, tell readers. */
+static void *live_run(void *arg)
+{
+	struct live_job *j = arg;
+	struct fs *fs = j->fs;
+	struct store_meta m;
+	char kb[256];
+	int ret = cache_download_finish(j->d, fs->store, j->key, NULL, j->l->meta.etag, &m);
+
+	if (ret > 0)
+		ret = -EIO; /* not-modified cannot answer an unconditional GET */
+	if (ret)
+		log_msg(LOG_ERR, "read %s: download failed (%s); reads past what arrived fail",
+			log_key(j->key, kb, sizeof(kb)), store_strerror(ret));
+	pthread_mutex_lock(&fs->lock);
+	if (j->n->live == j->l)
+		j->n->live = NULL;
+	if (ret == 0) {
+		node_confirm(j->n, &m);
+		atomic_fetch_add(&fs->ctr.fetches, 1);
+	}
+	node_unref(j->n);
+	pthread_mutex_lock(&j->l->lock);
+	j->l->state = ret;
+	pthread_cond_broadcast(&j->l->cv);
+	pthread_mutex_unlock(&j->l->lock);
+	live_unref(j->l);
+	free(j);
+	if (--fs->downloads == 0)
+		pthread_cond_broadcast(&fs->downloads_done);
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+/* Start downloading the version the lookup saw (fs->lock not held); the
+ * caller holds one reference. NULL when it cannot, or another opener did. */
+static struct live *live_start(struct fs *fs, struct node *n, const struct store_meta *m)
+{
+	struct live_job *j = calloc(1, sizeof(*j));
+	struct live *l = calloc(1, sizeof(*l));
+	pthread_t tid;
+
+	if (!j || !l || cache_download_start(fs->cache, &j->d, &l->fd) != 0) {
+		free(j);
+		free(l);
+		return NULL;
+	}
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	l->state = LIVE_RUNNING;
+	l->refs = 2;
+	l->meta = *m;
+	j->fs = fs;
+	j->n = n;
+	j->l = l;
+	snprintf(j->key, sizeof(j->key), "%s", n->key);
+	pthread_mutex_lock(&fs->lock);
+	if (n->live || n->cached_etag[0] ||
+	    pthread_create(&tid, NULL, live_run, j) != 0) {
+		pthread_mutex_unlock(&fs->lock);
+		cache_download_cancel(j->d);
+		l->refs = 1;
+		live_unref(l);
+		free(j);
+		return NULL;
+	}
+	pthread_detach(tid);
+	n->live = l;
+	n->handles++; /* the thread's */
+	fs->downloads++;
+	pthread_mutex_unlock(&fs->lock);
+	return l;
+}
+
+/*
+ * Cold reads of big objects do not wait for the whole body: the version the
+ * lookup just saw is downloaded (If-Match: that version or nothing) into its
+ * cache entry by a thread, and readers read the entry as it fills, waiting
+ * only for the bytes they ask for; later readers join the same download.
+ * open() returns once the first bytes arrived, so a store that is down or
+ * has moved on is still open()'s error, handled as for any open. Only when
+ * nothing of the key is cached: with an older version on disk, the body is
+ * fetched whole first, so that a store failing mid-body can still be
+ * answered with that version. 0 (h reads the download, *m its version), 1
+ * (not for this open: fetch the usual way), or -errno.
+ */
+static int open_live(struct fs *fs, struct node *n, struct handle *h, struct store_meta *m)
+{
+	struct store_meta cm;
+	struct live *l;
+	bool cold;
+	int fd;
+
+	pthread_mutex_lock(&fs->lock);
+	l = n->live;
+	if (l) {
+		bool running;
+
+		pthread_mutex_lock(&l->lock);
+		running = l->state == LIVE_RUNNING;
+		if (running)
+			l->refs++;
+		pthread_mutex_unlock(&l->lock);
+		if (!running)
+			l = NULL;
+	}
+	cold = !l && n->type == NODE_FILE && !n->cached_etag[0] &&
+	       meta_fresh(fs, n->meta_at) && n->meta.size >= LIVE_MIN_SIZE;
+	cm = n->meta;
+	pthread_mutex_unlock(&fs->lock);
+	if (!l) {
+		if (!cold)
+			return 1;
+		if (cache_open(fs->cache, n->key, &fd, m) == 0) {
+			close(fd);
+			return 1; /* an older version to fall back on */
+		}
+		l = live_start(fs, n, &cm);
+		if (!l)
+			return 1;
+	}
+	if (live_wait(l, 1) != 0) {
+		live_unref(l);
+		return 1; /* failed before the body: the usual way reports it */
+	}
+	h->fd = dup(l->fd);
+	if (h->fd < 0) {
+		live_unref(l);
+		return -errno;
+	}
+	h->download = l;
+	*m = l->meta;
+	return 0;
+}
+
 /* Decide page cache or direct I/O for a reader of version m (rule 3). */
 static void choose_caching(struct node *n, struct handle *h, const struct store_meta *m,
 			   struct fuse_file_info *fi)
@@ -1172,7 +1382,9 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	{
 		struct store_meta m;
 
-		ret = fetch_version(fs, n, &h->fd, &m);
+		ret = open_live(fs, n, h, &m);
+		if (ret == 1)
+			ret = fetch_version(fs, n, &h->fd, &m);
 		if (ret)
 			goto fail;
 		h->size = m.size;
@@ -1281,6 +1493,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 		return 0;
 	if ((uint64_t)off + size > h->size)
 		size = (size_t)(h->size - (uint64_t)off);
+	if (h->download && live_wait(h->download, (uint64_t)off + size) != 0)
+		return -EIO;
 	n = pread(h->fd, buf, size, CACHE_HDR + off);
 	return n < 0 ? -errno : (int)n;
 }
@@ -1301,6 +1515,10 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 			size = 0;
 		else if ((uint64_t)off + size > h->size)
 			size = (size_t)(h->size - (uint64_t)off);
+		if (size && h->download && live_wait(h->download, (uint64_t)off + size) != 0) {
+			free(bv);
+			return -EIO;
+		}
 		*bv = FUSE_BUFVEC_INIT(size);
 		bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv->buf[0].fd = h->fd;
@@ -1474,6 +1692,8 @@ static void handle_close(struct fs *fs, struct handle *h)
 	}
 	if (h->fd >= 0)
 		close(h->fd);
+	if (h->download)
+		live_unref(h->download);
 	pthread_mutex_lock(&fs->lock);
 	if (h->page_cache)
 		n->pc_readers--;
@@ -2136,6 +2356,7 @@ int fs_create(const struct fs_config *cfg, struct store *store, struct cache *ca
 	fs->cfg = *cfg;
 	clock_gettime(CLOCK_REALTIME, &fs->mounted_at);
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_cond_init(&fs->downloads_done, NULL);
 	fs->nbuckets = 256;
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	fs->url = strdup(cfg->url ? cfg->url : "");
@@ -2154,6 +2375,11 @@ void fs_destroy(struct fs *fs)
 {
 	if (!fs)
 		return;
+	/* Downloads still running use the store and the cache. */
+	pthread_mutex_lock(&fs->lock);
+	while (fs->downloads)
+		pthread_cond_wait(&fs->downloads_done, &fs->lock);
+	pthread_mutex_unlock(&fs->lock);
 	/* Handles the kernel never released (the loop ended first). One that
 	 * was closed commits what it owes, as its release would have; one
 	 * still open mid-write must not publish a partial file. */
@@ -2190,5 +2416,6 @@ void fs_destroy(struct fs *fs)
 	store_destroy(fs->store);
 	cache_destroy(fs->cache);
 	pthread_mutex_destroy(&fs->lock);
+	pthread_cond_destroy(&fs->downloads_done);
 	free(fs);
 }

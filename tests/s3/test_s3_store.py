@@ -10,6 +10,7 @@ caller's shell.
 """
 import collections
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -357,3 +358,48 @@ def test_read_only_mount_never_writes(rgw, proxy, s3mount):
     assert st["total"] > 0
     assert set(st["by_method"]) <= {"GET", "HEAD"}, st["by_method"]
     assert not [r for r in st["requests"] if r[0] not in ("GET", "HEAD")], st["requests"]
+
+
+# ---- cold reads of big objects: read while they download -------------------------------------
+
+def gets_of(proxy, name):
+    return [r for r in proxy.stats()["requests"] if r[0] == "GET" and r[1].endswith(name)]
+
+
+def test_cold_big_read_starts_before_the_body_is_in(rgw, proxy, s3mount):
+    """A big object never read on this mount: open() returns once the body starts to
+    arrive and reads are served as it comes, each reader sees the whole version, a
+    second reader joins the same download (one GET), and it lands in the cache."""
+    pfx = prefix()
+    data = os.urandom(8 << 20)
+    assert servers.s3_request(rgw, "PUT", pfx + "/big.json", data)[0] == 200
+    m = s3mount(proxy.env(rgw), pfx, env=kong_env(proxy.env(rgw)))
+    proxy.add_fault("slow_body", method="GET", path=r"/big\.json$", count=1, seconds=4)
+    t0 = time.monotonic()
+    with open(m.path("big.json"), "rb") as f, open(m.path("big.json"), "rb") as g:
+        first = f.read(1 << 20)
+        t_first = time.monotonic() - t0
+        rest = f.read()
+        t_all = time.monotonic() - t0
+        assert g.read() == data
+    assert first + rest == data
+    # the body was spread over 4 s; the first MiB did not wait for it all
+    assert t_all > 3 and t_first < t_all - 1.5, (t_first, t_all)
+    assert len(gets_of(proxy, "/big.json")) == 1
+    with open(m.path("big.json"), "rb") as f:  # from the cache: a revalidation, no body
+        assert f.read() == data
+    assert json.loads(open(m.path(".fallbackfs", "status")).read())["fs"]["fetches"] == 1
+
+
+def test_cold_big_read_survives_a_cut_body(rgw, proxy, s3mount):
+    """The connection dies mid-body: the download is retried for the same version and
+    the reader gets every byte, once."""
+    pfx = prefix()
+    data = os.urandom(8 << 20)
+    assert servers.s3_request(rgw, "PUT", pfx + "/big.json", data)[0] == 200
+    m = s3mount(proxy.env(rgw), pfx, env=kong_env(proxy.env(rgw)))
+    proxy.add_fault("truncate", method="GET", path=r"/big\.json$", count=1, bytes=3 << 20)
+    with open(m.path("big.json"), "rb") as f:
+        assert f.read() == data
+    assert proxy.stats()["faults"].get("truncate") == 1
+    assert len(gets_of(proxy, "/big.json")) == 2

@@ -53,7 +53,7 @@ static char *get_str(const char *key, struct store_meta *m, int *ret_out)
 	char *buf = NULL;
 	int ret;
 
-	ret = store_get(st, key, NULL, fd, 3, m ? m : &local);
+	ret = store_get(st, key, NULL, NULL, fd, 3, m ? m : &local);
 	if (ret_out)
 		*ret_out = ret;
 	if (ret == 0) {
@@ -125,12 +125,20 @@ static void test_etag_changes(void)
 	}
 	/* if-none-match */
 	fd = memfd_create("g", MFD_CLOEXEC);
-	ret = store_get(st, k, m.etag, fd, 0, &m);
+	ret = store_get(st, k, m.etag, NULL, fd, 0, &m);
 	CHECK_EQ(ret, STORE_NOT_MODIFIED);
 	CHECK_EQ(lseek(fd, 0, SEEK_END), 0);
-	ret = store_get(st, k, "\"not-the-etag\"", fd, 0, &m);
+	ret = store_get(st, k, "\"not-the-etag\"", NULL, fd, 0, &m);
 	CHECK_EQ(ret, 0);
 	CHECK_EQ(m.size, 4);
+	close(fd);
+	/* if-match: that version, or nothing */
+	fd = memfd_create("g", MFD_CLOEXEC);
+	CHECK_EQ(store_get(st, k, NULL, "not-the-etag", fd, 0, &m), -ESTALE);
+	CHECK_EQ(lseek(fd, 0, SEEK_END), 0);
+	memcpy(prev, m.etag, sizeof(prev));
+	CHECK_EQ(store_get(st, k, NULL, prev, fd, 0, &m), 0);
+	CHECK(m.size == 4 && strcmp(m.etag, prev) == 0);
 	close(fd);
 }
 
@@ -385,7 +393,7 @@ static void test_big_and_failed(void)
 	CHECK(ret < 0);
 	close(fd);
 	out = memfd_create("big", MFD_CLOEXEC);
-	CHECK_EQ(store_get(st, k, NULL, out, 0, &m), 0);
+	CHECK_EQ(store_get(st, k, NULL, NULL, out, 0, &m), 0);
 	CHECK_EQ(m.size, len);
 	{
 		char *back = malloc(len);
@@ -404,7 +412,7 @@ static void body_equals(const char *k, const char *data, size_t len)
 	struct store_meta m;
 	char *back = malloc(len ? len : 1);
 
-	CHECK_EQ(store_get(st, k, NULL, out, 0, &m), 0);
+	CHECK_EQ(store_get(st, k, NULL, NULL, out, 0, &m), 0);
 	CHECK_EQ(m.size, len);
 	CHECK(pread(out, back, len, 0) == (ssize_t)len && memcmp(back, data, len) == 0);
 	free(back);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -339,6 +340,27 @@ static void test_get_fd(struct http_client *c)
 	CHECK(resp.fd_bytes == 0);
 	CHECK(resp.body && strstr(resp.body, "NoSuchKey"));
 	http_response_cleanup(&resp);
+
+	/* Pinned to a version: another ETag is refused before its body lands. */
+	{
+		int pinned = temp_fd();
+		struct stat st;
+
+		snprintf(url, sizeof(url), "%s/hello", base_url);
+		http_request_init(&req, "GET", url);
+		req.resp_fd = pinned;
+		req.only_etag = "not-abc123";
+		CHECK(http_perform(c, &req, &resp) == -ESTALE);
+		CHECK(fstat(pinned, &st) == 0 && st.st_size == 0);
+		http_response_cleanup(&resp);
+		http_request_init(&req, "GET", url);
+		req.resp_fd = pinned;
+		req.only_etag = "abc123";
+		CHECK(http_perform(c, &req, &resp) == 0);
+		CHECK(resp.fd_bytes == 11);
+		http_response_cleanup(&resp);
+		close(pinned);
+	}
 	close(fd);
 }
 
