@@ -2279,6 +2279,12 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want |= FUSE_CAP_SPLICE_READ;
+	/* Reads are answered from cache entries, which are never written once
+	 * readers can see them (a download only writes past what it has
+	 * served): splicing them to the kernel saves a copy and a buffer of
+	 * the read's size per request (the memory target). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	conn->max_write = 1024 * 1024;
 	conn->max_readahead = 1024 * 1024;
 	return fuse_get_context()->private_data;
