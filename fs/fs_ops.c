@@ -144,6 +144,9 @@ struct node {
 	struct store_meta pinned; /* what getattr reports while pc_readers */
 	struct staging *stg;  /* NULL unless written on this mount */
 	struct live *live;    /* a download readers may join, or NULL */
+	unsigned commits;     /* versions committed from this mount: a download
+	                         that began before one must not record its older
+	                         version over it */
 };
 
 struct handle {
@@ -778,6 +781,7 @@ out:
 static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_meta *meta)
 {
 	char etag[STORE_ETAG_MAX], kb[256];
+	unsigned commits;
 	bool confirmed;
 	int ret;
 
@@ -788,6 +792,7 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 	 * freshness=0 costs one request per open, not two. */
 	confirmed = etag[0] && (fresh(fs, n->content_at) || n->confirmed_once);
 	n->confirmed_once = false;
+	commits = n->commits;
 	pthread_mutex_unlock(&fs->lock);
 
 	if (confirmed) {
@@ -818,7 +823,8 @@ static int fetch_version(struct fs *fs, struct node *n, int *fd, struct store_me
 	}
 	if (ret == 0) {
 		pthread_mutex_lock(&fs->lock);
-		node_confirm(n, meta);
+		if (n->commits == commits)
+			node_confirm(n, meta);
 		pthread_mutex_unlock(&fs->lock);
 		return 0;
 	}
@@ -896,6 +902,7 @@ struct live_job {
 	struct node *n;
 	struct live *l;
 	struct cache_download *d;
+	unsigned commits;     /* n->commits when it began */
 	char key[STORE_KEY_MAX];
 };
 
@@ -917,7 +924,8 @@ static void *live_run(void *arg)
 	if (j->n->live == j->l)
 		j->n->live = NULL;
 	if (ret == 0) {
-		node_confirm(j->n, &m);
+		if (j->n->commits == j->commits)
+			node_confirm(j->n, &m);
 		atomic_fetch_add(&fs->ctr.fetches, 1);
 	}
 	node_unref(j->n);
@@ -956,6 +964,7 @@ static struct live *live_start(struct fs *fs, struct node *n, const struct store
 	j->l = l;
 	snprintf(j->key, sizeof(j->key), "%s", n->key);
 	pthread_mutex_lock(&fs->lock);
+	j->commits = n->commits;
 	if (n->live || n->cached_etag[0] ||
 	    pthread_create(&tid, NULL, live_run, j) != 0) {
 		pthread_mutex_unlock(&fs->lock);
@@ -1255,6 +1264,7 @@ static int commit_locked(struct fs *fs, struct node *n)
 	}
 	pthread_mutex_lock(&fs->lock);
 	s->pending = false;
+	n->commits++;
 	node_confirm(n, &m);
 	pthread_mutex_unlock(&fs->lock);
 	return 0;

@@ -403,3 +403,22 @@ def test_cold_big_read_survives_a_cut_body(rgw, proxy, s3mount):
         assert f.read() == data
     assert proxy.stats()["faults"].get("truncate") == 1
     assert len(gets_of(proxy, "/big.json")) == 2
+
+
+def test_cold_download_does_not_hide_a_newer_local_write(rgw, proxy, s3mount):
+    """A version written on this mount while an older one is still downloading there:
+    the download's reader gets the old version whole, and the next open (within the
+    freshness window, no request) gets the new one, not the download's."""
+    pfx = prefix()
+    old, new = os.urandom(8 << 20), os.urandom(6 << 20)
+    assert servers.s3_request(rgw, "PUT", pfx + "/big.json", old)[0] == 200
+    m = s3mount(proxy.env(rgw), pfx, env=kong_env(proxy.env(rgw)), opts=["freshness=60"])
+    proxy.add_fault("slow_body", method="GET", path=r"/big\.json$", count=1, seconds=3)
+    with open(m.path("big.json"), "rb") as f:
+        head = f.read(1 << 20)
+        with open(m.path("big.json"), "wb") as w:
+            w.write(new)
+        assert head + f.read() == old
+    with open(m.path("big.json"), "rb") as f:
+        assert f.read() == new
+    assert servers.s3_request(rgw, "GET", pfx + "/big.json")[2] == new
