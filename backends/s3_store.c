@@ -1470,6 +1470,8 @@ static int upload_finish(struct s3_upload *u, uint64_t size, const struct store_
 	int ret;
 
 	pthread_mutex_lock(&u->lock);
+	if (size < u->stable && !u->err)
+		u->err = -EINVAL; /* bytes promised stable are gone: start over */
 	u->final = true;
 	u->a.size = size;
 	u->a.mode = cond ? cond->mode : STORE_PUT_ANY;
