@@ -1003,6 +1003,11 @@ static int open_live(struct fs *fs, struct node *n, struct handle *h, struct sto
 
 	pthread_mutex_lock(&fs->lock);
 	l = n->live;
+	/* Join only a download of the version this open would read: since it
+	 * began, this mount may have committed another one, or the lookup may
+	 * have found a newer one in the store. */
+	if (l && (n->type != NODE_FILE || strcmp(l->meta.etag, n->meta.etag) != 0))
+		l = NULL;
 	if (l) {
 		bool running;
 

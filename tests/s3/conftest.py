@@ -1,6 +1,7 @@
 """Shared fixtures of the S3 tests: the servers (one Ceph RGW and one s3rver per
 session, on loopback), Kong's environment for the daemon, the aws and s3cmd
 clients, and the mount helpers of tests/mount."""
+import hashlib
 import importlib.util
 import os
 import subprocess
@@ -28,6 +29,12 @@ CA_VARS = ("AWS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUND
 # Lines the daemon may print against these servers.
 S3_ALLOWED = [r"^fallbackfs: s3: .* does not (enforce conditional writes|refresh LastModified|"
               r"enforce conditions on multipart completion)"]
+
+
+def same(a, b):
+    """Compare big bodies by digest: pytest's diff of two multi-megabyte values takes
+    minutes, long enough to look like a hang."""
+    return hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
 
 
 def uploads_in_progress(server, prefix=""):

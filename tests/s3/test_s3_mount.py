@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import S3_ALLOWED, aws, kong_env, mh, servers, uploads_in_progress
+from conftest import S3_ALLOWED, aws, kong_env, mh, same, servers, uploads_in_progress
 from churn import replace_while_reading
 from posix_ops import apply_ops
 
@@ -274,8 +274,8 @@ def test_big_write_goes_up_before_close(s3mounts, rgw, prefix):
         os.write(fd, data[16 << 20:])
     finally:
         os.close(fd)
-    assert read(other.path("config.json")) == data
-    assert servers.s3_request(rgw, "GET", prefix + "/config.json")[2] == data
+    assert same(read(other.path("config.json")), data)
+    assert same(servers.s3_request(rgw, "GET", prefix + "/config.json")[2], data)
     assert uploads_in_progress(rgw, prefix) == 0
 
 
@@ -309,6 +309,6 @@ def test_streamed_write_that_changes_course(s3mounts, rgw, prefix, change):
     if change == "unlink":
         assert st == 404 and not os.path.exists(path)
     else:
-        assert st == 200 and body == bytes(data)
-        assert read(path) == bytes(data)
+        assert st == 200 and same(body, bytes(data))
+        assert same(read(path), bytes(data))
     assert uploads_in_progress(rgw, prefix) == 0
