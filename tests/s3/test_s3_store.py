@@ -173,10 +173,10 @@ def test_interop_mount_aws_s3cmd(rgw, s3mount, tmp_path):
         key = "s3://%s/%s/3.6.0.0/%s" % (rgw["S3_BUCKET"], pfx, name)
         out = tmp_path / ("aws-" + name)
         aws(rgw, "s3", "cp", key, str(out))
-        assert out.read_bytes() == data
+        assert same(out.read_bytes(), data)
         out2 = tmp_path / ("s3cmd-" + name)
         s3cmd(rgw, "get", "--force", key, str(out2))
-        assert out2.read_bytes() == data
+        assert same(out2.read_bytes(), data)
     # .json uploads carry Kong's Content-Type
     p = aws(rgw, "s3api", "head-object", "--bucket", rgw["S3_BUCKET"],
             "--key", "%s/3.6.0.0/config.json" % pfx)
