@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fuse.h>
 #include <limits.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,6 +92,14 @@ int main(int argc, char **argv)
 	struct stat st;
 	bool mounted = false;
 	int ret = 1;
+
+	/* Transfers use buffers of a few hundred KiB on short-lived threads.
+	 * glibc would otherwise raise its mmap threshold after the first such
+	 * free and keep later ones in one arena per thread, so the daemon's
+	 * resident size would grow with the threads that ever ran (measured:
+	 * 16 MB with these settings, up to 39 MB without). */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 
 	if (options_parse(argc, argv, &o, &args) < 0)
 		goto out;
