@@ -872,6 +872,8 @@ static void live_unref(struct live *l)
  * the download is If-Match). Polled, as the store reports no progress. */
 static int live_wait(struct live *l, uint64_t end)
 {
+	long pause_ns = 100000; /* short while bytes flow, up to 4 ms while they do not */
+	off_t seen = -1;
 	int ret = 0;
 
 	pthread_mutex_lock(&l->lock);
@@ -885,8 +887,13 @@ static int live_wait(struct live *l, uint64_t end)
 			ret = l->state < 0 ? l->state : -EIO;
 			break;
 		}
+		if (st.st_size > seen)
+			pause_ns = 100000;
+		else if (pause_ns < 4000000)
+			pause_ns *= 2;
+		seen = st.st_size;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 1000000;
+		ts.tv_nsec += pause_ns;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
@@ -1019,8 +1026,11 @@ static int open_live(struct fs *fs, struct node *n, struct handle *h, struct sto
 		if (!running)
 			l = NULL;
 	}
+	/* The lookup's answer need not be fresh: the download's If-Match is
+	 * the revalidation (a version gone by then fails it, before any body,
+	 * and the usual way takes over). */
 	cold = !l && n->type == NODE_FILE && !n->cached_etag[0] &&
-	       meta_fresh(fs, n->meta_at) && n->meta.size >= LIVE_MIN_SIZE;
+	       n->meta.size >= LIVE_MIN_SIZE;
 	cm = n->meta;
 	pthread_mutex_unlock(&fs->lock);
 	if (!l) {
