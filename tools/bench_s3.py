@@ -9,8 +9,8 @@ with fallbackfs (freshness=0, so every open revalidates), and prints:
     the conditional GET itself (--aws-sigv4, If-None-Match: "etag" -> 304), median of N;
   - write+close of 1 MB and 30 MB through the mount vs a curl PUT of the same bytes (curl -T
     reading the same source file);
-  - cold reads of 30 MB objects (median of 7) through the mount vs a curl GET into a file (the mount too
-    writes every body it fetches to a file: its cache);
+  - cold reads of 30 MB objects (median of 7) through the mount vs a curl GET into a file
+    (the mount too writes every body it fetches to a file: its cache);
   - the daemon's peak RSS (VmHWM) while a 200 MB file is written and read back.
 Targets (issue 4): revalidating read <= 1.5x curl; big transfers >= 90% of curl's
 throughput; RSS < 30 MB. Exit status 0 whatever the numbers: this measures, it does not judge.
