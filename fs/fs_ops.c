@@ -12,7 +12,9 @@
  *    when nothing changed) and keeps an fd on that version's cache entry.
  *    A newer version is written to a new file and renamed over the entry, so
  *    the reader's fd keeps its version to the end, whatever other readers,
- *    writers or mounts do.
+ *    writers or mounts do. A big version never cached is read while it
+ *    downloads into its entry, the download pinned to it by If-Match
+ *    (open_live).
  *
  * 2. Writers write a private staging file. open() for writing makes (or
  *    joins) the node's staging file on local disk, seeded with the committed
