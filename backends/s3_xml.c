@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include <expat.h>
+#include <openssl/crypto.h>
 
 #include "s3_xml.h"
 
@@ -485,18 +486,6 @@ static int copy_etag(char *dst, const char *s, size_t len)
 	return 0;
 }
 
-/* Value of one hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode S3's encoding-type=url in place (%XX, and '+' for a space as S3
  * writes it); -EIO on a bad escape or an encoded NUL. */
 static int url_decode(char *s, size_t *len)
@@ -509,8 +498,8 @@ static int url_decode(char *s, size_t *len)
 
 			if (*len - i < 3)
 				return -EIO;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = OPENSSL_hexchar2int((unsigned char)s[i + 1]);
+			lo = OPENSSL_hexchar2int((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -EIO;
 			s[o++] = (char)(hi << 4 | lo);

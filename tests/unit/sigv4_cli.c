@@ -22,6 +22,7 @@
  * Exit status: 0 signed, 1 the signer refused (the errno is printed), 2 bad input.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +43,6 @@ struct cli_input {
 	size_t header_count;
 };
 
-/* Value of one hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode len hex digits into a new NUL-terminated string; NULL if malformed or holding a NUL. */
 static char *unhex(const char *s, size_t len)
 {
@@ -66,7 +55,8 @@ static char *unhex(const char *s, size_t len)
 	if (!out)
 		return NULL;
 	for (i = 0; i < len / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)s[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
 			free(out);

@@ -12,6 +12,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -154,18 +155,6 @@ static void vector_copy(struct vector *dst, const struct vector *src)
 	dst->header_count = src->header_count;
 }
 
-/* Value of one hex digit, or -1. */
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode the escapes of a one-line value (\\ \t \n \r \s \xHH) into a new string; NULL if malformed. */
 static char *unescape(const char *in, size_t len)
 {
@@ -187,13 +176,16 @@ static char *unescape(const char *in, size_t len)
 		case 'n': *o++ = '\n'; break;
 		case 'r': *o++ = '\r'; break;
 		case 's': *o++ = ' '; break;
-		case 'x':
-			if (i + 2 >= len || hexval(in[i + 1]) < 0 || hexval(in[i + 2]) < 0 ||
-			    (hexval(in[i + 1]) | hexval(in[i + 2])) == 0)
+		case 'x': {
+			int hi = i + 2 < len ? OPENSSL_hexchar2int((unsigned char)in[i + 1]) : -1;
+			int lo = i + 2 < len ? OPENSSL_hexchar2int((unsigned char)in[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0 || (hi | lo) == 0)
 				goto bad;
-			*o++ = (char)(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
+			*o++ = (char)(hi << 4 | lo);
 			i += 2;
 			break;
+		}
 		default:
 			goto bad;
 		}
