@@ -1,5 +1,6 @@
 """Mount-test fixtures: start the real daemon on a real FUSE mount, wait for
 it, and on teardown unmount cleanly and fail on unexpected stderr output."""
+import json
 import os
 import re
 import signal
@@ -86,18 +87,9 @@ def store_dir(tmp_path):
     return d
 
 
-@pytest.fixture
-def mounter(tmp_path):
-    """Factory: mounter(url, name="m", opts=()) -> Mount; all unmounted at the end
-    and checked for unexpected stderr."""
-    mounts = []
-
-    def make(url, name="m", opts=(), env=None, allowed=()):
-        m = Mount(url, tmp_path / name, tmp_path / (name + "-cache"), opts, env, allowed)
-        mounts.append(m)
-        return m
-
-    yield make
+def unmount_all(mounts):
+    """Teardown of the mount factories: unmount every mount, then fail on any that
+    did not unmount cleanly or printed unexpected stderr."""
     problems = []
     for m in mounts:
         try:
@@ -112,6 +104,43 @@ def mounter(tmp_path):
         if bad:
             problems.append("unexpected stderr from %s:\n  %s" % (m.mnt, "\n  ".join(bad)))
     assert not problems, "\n".join(problems)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def status(m):
+    """The mount's .fallbackfs/status, parsed."""
+    return json.loads(read(m.path(".fallbackfs", "status")))
+
+
+def requests(m):
+    """Store requests by kind, with the byte and not-modified counters."""
+    st = status(m)
+    return dict(st["store"]["requests"], not_modified=st["store"]["not_modified"],
+                bytes_in=st["store"]["bytes_in"], read_bytes=st["fs"]["read_bytes"])
+
+
+@pytest.fixture
+def mounter(tmp_path):
+    """Factory: mounter(url, name="m", opts=()) -> Mount; all unmounted at the end
+    and checked for unexpected stderr."""
+    mounts = []
+
+    def make(url, name="m", opts=(), env=None, allowed=()):
+        m = Mount(url, tmp_path / name, tmp_path / (name + "-cache"), opts, env, allowed)
+        mounts.append(m)
+        return m
+
+    yield make
+    unmount_all(mounts)
 
 
 @pytest.fixture

@@ -14,27 +14,7 @@ import time
 import pytest
 
 from churn import replace_while_reading
-from conftest import wait_for
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def status(m):
-    return json.loads(read(m.path(".fallbackfs", "status")))
-
-
-def requests(m):
-    st = status(m)
-    return dict(st["store"]["requests"], not_modified=st["store"]["not_modified"],
-                bytes_in=st["store"]["bytes_in"], read_bytes=st["fs"]["read_bytes"])
+from conftest import read, requests, status, wait_for, write
 
 
 def delta(after, before):

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, is_mounted, wait_for
+from conftest import BINARY, is_mounted, read, wait_for
 from churn import replace_while_reading
 from posix_ops import apply_ops
 
@@ -24,11 +24,6 @@ def put_direct(store_dir, key, data):
     with open(tmp, "wb") as f:
         f.write(data)
     os.rename(tmp, path)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def test_kong_layout_roundtrip(mount, store_dir):

@@ -22,6 +22,8 @@ _spec = importlib.util.spec_from_file_location(
     "fallbackfs_mount_helpers", os.path.join(ROOT, "tests", "mount", "conftest.py"))
 mh = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mh)
+# the mount tests' file and status helpers, for the S3 mount tests
+read, write, requests = mh.read, mh.write, mh.requests
 
 AWS = "/usr/bin/aws"
 S3CMD = "/usr/bin/s3cmd"

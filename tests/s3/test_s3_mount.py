@@ -12,23 +12,10 @@ import uuid
 
 import pytest
 
-from conftest import S3_ALLOWED, aws, kong_env, mh, same, servers, uploads_in_progress
+from conftest import (S3_ALLOWED, aws, kong_env, mh, read, requests, same, servers,
+                      uploads_in_progress, write)
 from churn import replace_while_reading
 from posix_ops import apply_ops
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def status(m):
-    return json.loads(read(m.path(".fallbackfs", "status")))
 
 
 @pytest.fixture
@@ -49,25 +36,7 @@ def s3mounts(rgw, prefix, tmp_path):
         return m
 
     yield make
-    problems = []
-    for m in made:
-        try:
-            if m.proc.poll() is None or mh.is_mounted(m.mnt):
-                m.unmount()
-        except Exception as e:
-            problems.append("%s: %s" % (m.mnt, e))
-            subprocess.run(["fusermount3", "-uz", m.mnt], timeout=30)
-            if m.proc.poll() is None:
-                m.proc.kill()
-        bad = m.unexpected_stderr()
-        if bad:
-            problems.append("unexpected stderr from %s:\n  %s" % (m.mnt, "\n  ".join(bad)))
-    assert not problems, "\n".join(problems)
-
-
-def requests(m):
-    st = status(m)
-    return dict(st["store"]["requests"], bytes_in=st["store"]["bytes_in"])
+    mh.unmount_all(made)
 
 
 def test_kong_layout_and_interop(s3mounts, rgw, prefix, tmp_path):

@@ -47,20 +47,7 @@ def s3mount(tmp_path):
         return m
 
     yield make
-    problems = []
-    for m in mounts:
-        try:
-            if m.proc.poll() is None or mh.is_mounted(m.mnt):
-                m.unmount()
-        except Exception as e:
-            problems.append("%s: %s" % (m.mnt, e))
-            if m.proc.poll() is None:
-                m.proc.kill()
-            subprocess.run(["fusermount3", "-uz", m.mnt], timeout=30)
-        bad = m.unexpected_stderr()
-        if bad:
-            problems.append("unexpected stderr from %s:\n  %s" % (m.mnt, "\n  ".join(bad)))
-    assert not problems, "\n".join(problems)
+    mh.unmount_all(mounts)
 
 
 def prefix():
