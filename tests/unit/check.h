@@ -1,6 +1,7 @@
 /*
  * check.h - the smallest test harness: CHECK records a failure with its
- * line and goes on; check_exit() turns the count into the exit status.
+ * line and goes on, REQUIRE stops the test there; check_exit() turns the
+ * count into the exit status.
  */
 #ifndef FALLBACKFS_CHECK_H
 #define FALLBACKFS_CHECK_H
@@ -29,6 +30,17 @@ static int check_count;
 			check_failures++;                                             \
 			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", \
 				__FILE__, __LINE__, #a, #b, a_, b_);                  \
+		}                                                                     \
+	} while (0)
+
+/* For tests where going on after a failure makes no sense (servers, fds). */
+#define REQUIRE(cond)                                                                 \
+	do {                                                                          \
+		check_count++;                                                        \
+		if (!(cond)) {                                                        \
+			fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                               \
+			exit(1);                                                      \
 		}                                                                     \
 	} while (0)
 

@@ -9,6 +9,7 @@
  * or the fake server script (set FAKE_AWS_META to its path if it is not found).
  */
 #include "aws_creds.h"
+#include "check.h"
 #include "loopback.h"
 
 #include <arpa/inet.h>
@@ -29,14 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
 
 #define PYTHON "/usr/bin/python3"
 #define ROLE_ARN "arn:aws:iam::123456789012:role/fake"
@@ -93,9 +86,9 @@ static void server_start(struct fake_server *s, int expiry)
 
 	snprintf(expiry_arg, sizeof(expiry_arg), "%d", expiry);
 	snprintf(token_file, sizeof(token_file), "%s/wi_token", dir);
-	CHECK(pipe(pipefd) == 0);
+	REQUIRE(pipe(pipefd) == 0);
 	s->pid = fork();
-	CHECK(s->pid >= 0);
+	REQUIRE(s->pid >= 0);
 	if (s->pid == 0) {
 		dup2(pipefd[1], 1);
 		close(pipefd[0]);
@@ -109,15 +102,15 @@ static void server_start(struct fake_server *s, int expiry)
 	pfd.fd = pipefd[0];
 	pfd.events = POLLIN;
 	while (got < sizeof(line) - 1 && !memchr(line, '\n', got)) {
-		CHECK(poll(&pfd, 1, 10000) == 1);
+		REQUIRE(poll(&pfd, 1, 10000) == 1);
 		n = read(pipefd[0], line + got, sizeof(line) - 1 - got);
-		CHECK(n > 0);
+		REQUIRE(n > 0);
 		got += (size_t)n;
 		line[got] = '\0';
 	}
 	close(pipefd[0]);
 	s->port = atoi(line);
-	CHECK(s->port > 0);
+	REQUIRE(s->port > 0);
 	snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", s->port);
 }
 
@@ -169,10 +162,10 @@ static const char *write_file(const char *name, const char *content, mode_t mode
 	snprintf(path, 128, "%s/%s", dir, name);
 	unlink(path);
 	f = fopen(path, "w");
-	CHECK(f);
+	REQUIRE(f);
 	fputs(content, f);
-	CHECK(fclose(f) == 0);
-	CHECK(chmod(path, mode) == 0);
+	REQUIRE(fclose(f) == 0);
+	REQUIRE(chmod(path, mode) == 0);
 	return path;
 }
 
@@ -184,7 +177,7 @@ static struct aws_creds *create_ok(const struct aws_creds_config *cfg)
 
 	if (rc != 0)
 		fprintf(stderr, "aws_creds_create: %d: %s\n", rc, err);
-	CHECK(rc == 0 && p);
+	REQUIRE(rc == 0 && p);
 	return p;
 }
 
@@ -196,8 +189,8 @@ static void create_fails(int want, const char *needle)
 
 	if (rc != want || !strstr(err, needle))
 		fprintf(stderr, "want %d \"%s\", got %d \"%s\"\n", want, needle, rc, err);
-	CHECK(rc == want && p == NULL);
-	CHECK(strstr(err, needle) != NULL);
+	REQUIRE(rc == want && p == NULL);
+	REQUIRE(strstr(err, needle) != NULL);
 }
 
 /* The key id currently served by p (caller frees). */
@@ -206,7 +199,7 @@ static char *key_of(struct aws_creds *p)
 	struct aws_credentials c = { 0 };
 	char *id;
 
-	CHECK(aws_creds_get(p, &c) == 0);
+	REQUIRE(aws_creds_get(p, &c) == 0);
 	id = strdup(c.access_key_id);
 	aws_credentials_cleanup(&c);
 	return id;
@@ -221,10 +214,10 @@ static void expect_source(const char *prefix, const char *desc_part)
 	if (strncmp(id, prefix, strlen(prefix)) != 0)
 		fprintf(stderr, "want key %s*, got %s (%s)\n", prefix, id,
 			aws_creds_describe(p, desc, sizeof(desc)));
-	CHECK(strncmp(id, prefix, strlen(prefix)) == 0);
-	CHECK(strstr(aws_creds_describe(p, desc, sizeof(desc)), desc_part) != NULL);
+	REQUIRE(strncmp(id, prefix, strlen(prefix)) == 0);
+	REQUIRE(strstr(aws_creds_describe(p, desc, sizeof(desc)), desc_part) != NULL);
 	/* No secret ever shows in the description. */
-	CHECK(strstr(desc, "secret") == NULL && strstr(desc, "token-") == NULL);
+	REQUIRE(strstr(desc, "secret") == NULL && strstr(desc, "token-") == NULL);
 	free(id);
 	aws_creds_destroy(p);
 }
@@ -240,14 +233,14 @@ static void test_env(void)
 	setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
 	setenv("AWS_SESSION_TOKEN", "env-token", 1);
 	p = create_ok(NULL);
-	CHECK(aws_creds_get(p, &c) == 0);
-	CHECK(strcmp(c.access_key_id, "AKIAENV") == 0);
-	CHECK(strcmp(c.secret_access_key, "env-secret") == 0);
-	CHECK(strcmp(c.session_token, "env-token") == 0);
-	CHECK(c.expiration == 0);
+	REQUIRE(aws_creds_get(p, &c) == 0);
+	REQUIRE(strcmp(c.access_key_id, "AKIAENV") == 0);
+	REQUIRE(strcmp(c.secret_access_key, "env-secret") == 0);
+	REQUIRE(strcmp(c.session_token, "env-token") == 0);
+	REQUIRE(c.expiration == 0);
 	aws_credentials_cleanup(&c);
-	CHECK(c.access_key_id == NULL);
-	CHECK(aws_creds_start_refresh(p) == 0); /* nothing to refresh */
+	REQUIRE(c.access_key_id == NULL);
+	REQUIRE(aws_creds_start_refresh(p) == 0); /* nothing to refresh */
 	aws_creds_destroy(p);
 	aws_creds_destroy(NULL);
 
@@ -287,26 +280,26 @@ static void test_profiles(void)
 	setenv("AWS_CONFIG_FILE", conf, 1);
 
 	expect_source("AKIADEFAULT", "shared credentials file");
-	CHECK(aws_creds_default_region(NULL, region, sizeof(region)) == 0);
-	CHECK(strcmp(region, "us-east-2") == 0);
+	REQUIRE(aws_creds_default_region(NULL, region, sizeof(region)) == 0);
+	REQUIRE(strcmp(region, "us-east-2") == 0);
 
 	setenv("AWS_PROFILE", "other", 1);
 	{
 		struct aws_creds *p = create_ok(NULL);
 		struct aws_credentials c = { 0 };
 
-		CHECK(aws_creds_get(p, &c) == 0);
-		CHECK(strcmp(c.access_key_id, "AKIAOTHER") == 0);
-		CHECK(strcmp(c.secret_access_key, "other-secret") == 0);
-		CHECK(c.session_token && strcmp(c.session_token, token) == 0);
+		REQUIRE(aws_creds_get(p, &c) == 0);
+		REQUIRE(strcmp(c.access_key_id, "AKIAOTHER") == 0);
+		REQUIRE(strcmp(c.secret_access_key, "other-secret") == 0);
+		REQUIRE(c.session_token && strcmp(c.session_token, token) == 0);
 		aws_credentials_cleanup(&c);
 		aws_creds_destroy(p);
 	}
-	CHECK(aws_creds_default_region(NULL, region, sizeof(region)) == 0);
-	CHECK(strcmp(region, "eu-west-3") == 0);
+	REQUIRE(aws_creds_default_region(NULL, region, sizeof(region)) == 0);
+	REQUIRE(strcmp(region, "eu-west-3") == 0);
 	setenv("AWS_REGION", "sa-east-1", 1);
-	CHECK(aws_creds_default_region(NULL, region, sizeof(region)) == 0);
-	CHECK(strcmp(region, "sa-east-1") == 0);
+	REQUIRE(aws_creds_default_region(NULL, region, sizeof(region)) == 0);
+	REQUIRE(strcmp(region, "sa-east-1") == 0);
 	unsetenv("AWS_REGION");
 
 	setenv("AWS_PROFILE", "cfgonly", 1);
@@ -328,9 +321,9 @@ static void test_profiles(void)
 	/* Unreadable credentials file: a clear error, not a silent skip. */
 	unsetenv("AWS_PROFILE");
 	if (geteuid() != 0) {
-		CHECK(chmod(cf, 0) == 0);
+		REQUIRE(chmod(cf, 0) == 0);
 		create_fails(-EACCES, "cannot read");
-		CHECK(chmod(cf, 0600) == 0);
+		REQUIRE(chmod(cf, 0600) == 0);
 	}
 	/* A credentials "file" that cannot be read (a directory): an error too. */
 	setenv("AWS_SHARED_CREDENTIALS_FILE", dir, 1);
@@ -437,10 +430,10 @@ static void test_imds(const struct fake_server *s)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", closed_port());
 	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);
 	create_fails(-ENOKEY, "no AWS credentials found: tried env: AWS_ACCESS_KEY_ID not set");
-	CHECK(strstr(err, "shared files: profile default not found"));
-	CHECK(strstr(err, "web identity: AWS_WEB_IDENTITY_TOKEN_FILE not set"));
-	CHECK(strstr(err, "ECS: AWS_CONTAINER_CREDENTIALS_*_URI not set"));
-	CHECK(strstr(err, "EC2 IMDS"));
+	REQUIRE(strstr(err, "shared files: profile default not found"));
+	REQUIRE(strstr(err, "web identity: AWS_WEB_IDENTITY_TOKEN_FILE not set"));
+	REQUIRE(strstr(err, "ECS: AWS_CONTAINER_CREDENTIALS_*_URI not set"));
+	REQUIRE(strstr(err, "EC2 IMDS"));
 
 	/* IMDS that accepts but never answers: bounded by the 1 s timeout. */
 	fd = listen_loopback(&port);
@@ -450,7 +443,7 @@ static void test_imds(const struct fake_server *s)
 	create_fails(-ENOKEY, "timed out");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	CHECK(dt < 3.0);
+	REQUIRE(dt < 3.0);
 	close(fd);
 
 	setenv("AWS_EC2_METADATA_DISABLED", "TRUE", 1);
@@ -498,7 +491,7 @@ static atomic_int refresh_failures;
 static void count_log(void *arg, const char *msg)
 {
 	(void)arg;
-	CHECK(strstr(msg, "secret-") == NULL && strstr(msg, "token-") == NULL);
+	REQUIRE(strstr(msg, "secret-") == NULL && strstr(msg, "token-") == NULL);
 	if (strstr(msg, "refreshed"))
 		atomic_fetch_add(&refresh_logs, 1);
 	if (strstr(msg, "refresh failed"))
@@ -553,17 +546,17 @@ static void test_refresh(const struct fake_server *s)
 	unsetenv("AWS_EC2_METADATA_DISABLED");
 	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", s->url, 1);
 	p = create_ok(&cfg);
-	CHECK(aws_creds_get(p, &c) == 0);
+	REQUIRE(aws_creds_get(p, &c) == 0);
 	first = strdup(c.access_key_id);
 	exp1 = c.expiration;
-	CHECK(exp1 > time(NULL) + 10 && exp1 <= time(NULL) + 16);
+	REQUIRE(exp1 > time(NULL) + 10 && exp1 <= time(NULL) + 16);
 	aws_credentials_cleanup(&c);
 
-	CHECK(aws_creds_start_refresh(p) == 0);
-	CHECK(aws_creds_start_refresh(p) == 0); /* idempotent */
+	REQUIRE(aws_creds_start_refresh(p) == 0);
+	REQUIRE(aws_creds_start_refresh(p) == 0); /* idempotent */
 	for (i = 0; i < 4; i++) {
 		r[i] = (struct reader){ .p = p };
-		CHECK(pthread_create(&th[i], NULL, reader_main, &r[i]) == 0);
+		REQUIRE(pthread_create(&th[i], NULL, reader_main, &r[i]) == 0);
 	}
 	/* Refresh is due ~7.5 s after the fetch; allow up to 12 s. */
 	for (waited = 0; waited < 120; waited++) {
@@ -574,19 +567,19 @@ static void test_refresh(const struct fake_server *s)
 		later = NULL;
 		usleep(100000);
 	}
-	CHECK(later != NULL);
-	CHECK(waited >= 50); /* not before ~5 s: it waited for the margin */
-	CHECK(aws_creds_get(p, &c) == 0);
-	CHECK(c.expiration > exp1);
+	REQUIRE(later != NULL);
+	REQUIRE(waited >= 50); /* not before ~5 s: it waited for the margin */
+	REQUIRE(aws_creds_get(p, &c) == 0);
+	REQUIRE(c.expiration > exp1);
 	aws_credentials_cleanup(&c);
 	for (i = 0; i < 4; i++) {
 		atomic_store(&r[i].stop, true);
 		pthread_join(th[i], NULL);
-		CHECK(r[i].failures == 0);
-		CHECK(r[i].gets > 100);
-		CHECK(r[i].worst_s < 0.5); /* never waited for the network */
+		REQUIRE(r[i].failures == 0);
+		REQUIRE(r[i].gets > 100);
+		REQUIRE(r[i].worst_s < 0.5); /* never waited for the network */
 	}
-	CHECK(atomic_load(&refresh_logs) >= 1);
+	REQUIRE(atomic_load(&refresh_logs) >= 1);
 	free(first);
 	free(later);
 	aws_creds_destroy(p); /* joins the refresh thread */
@@ -608,7 +601,7 @@ static void test_expired_sync(void)
 	first = key_of(p);
 	sleep(3);
 	second = key_of(p);
-	CHECK(strcmp(first, second) != 0);
+	REQUIRE(strcmp(first, second) != 0);
 	free(first);
 	free(second);
 	aws_creds_destroy(p);
@@ -630,17 +623,17 @@ static void test_refresh_failure(void)
 	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", s15.url, 1);
 	p = create_ok(&cfg);
 	first = key_of(p);
-	CHECK(aws_creds_start_refresh(p) == 0);
+	REQUIRE(aws_creds_start_refresh(p) == 0);
 	server_stop(&s15); /* the refresh due at ~7.5 s will fail */
 	for (i = 0; i < 95 && atomic_load(&refresh_failures) == 0; i++) {
 		now = key_of(p); /* CHECKs that get() succeeds */
-		CHECK(strcmp(now, first) == 0);
+		REQUIRE(strcmp(now, first) == 0);
 		free(now);
 		usleep(100000);
 	}
-	CHECK(atomic_load(&refresh_failures) >= 1);
+	REQUIRE(atomic_load(&refresh_failures) >= 1);
 	now = key_of(p);
-	CHECK(strcmp(now, first) == 0);
+	REQUIRE(strcmp(now, first) == 0);
 	free(now);
 	free(first);
 	aws_creds_destroy(p);
@@ -658,7 +651,7 @@ int main(void)
 		return 77;
 	}
 	snprintf(dir, sizeof(dir), "/tmp/test_aws_creds_XXXXXX");
-	CHECK(mkdtemp(dir));
+	REQUIRE(mkdtemp(dir));
 	write_file("wi_token", WI_TOKEN "\n", 0600);
 	server_start(&s, 15);
 
@@ -674,7 +667,7 @@ int main(void)
 
 	server_stop(&s);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	REQUIRE(system(cmd) == 0);
 	printf("test_aws_creds: ok\n");
 	return 0;
 }

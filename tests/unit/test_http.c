@@ -7,6 +7,7 @@
  * with `openssl s_server` and a throwaway certificate.
  * What it is not: a test of any backend's status handling.
  */
+#include "check.h"
 #include "http.h"
 #include "loopback.h"
 
@@ -28,14 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
 
 #define SERVER_LIFETIME_S 60
 #define MAX_REQ_HEAD 16384
@@ -236,7 +229,7 @@ static void start_server(void)
 	int port, lfd = listen_loopback(&port);
 
 	server_pid = fork();
-	CHECK(server_pid >= 0);
+	REQUIRE(server_pid >= 0);
 	if (server_pid == 0) {
 		run_server(lfd);
 		_exit(0);
@@ -283,7 +276,7 @@ static int temp_fd(void)
 	char name[] = "/tmp/test_http_XXXXXX";
 	int fd = mkstemp(name);
 
-	CHECK(fd >= 0);
+	REQUIRE(fd >= 0);
 	unlink(name);
 	return fd;
 }
@@ -295,15 +288,15 @@ static void test_get_memory(struct http_client *c)
 {
 	struct http_response resp = { 0 };
 
-	CHECK(get(c, "/hello", &resp) == 0);
-	CHECK(resp.status == 200);
-	CHECK(resp.body_len == 11 && strcmp(resp.body, "hello world") == 0);
-	CHECK(strcmp(http_response_header(&resp, "etag"), "\"abc123\"") == 0);
-	CHECK(strcmp(http_response_header(&resp, "X-AMZ-META-FOO"), "bar") == 0);
-	CHECK(strcmp(http_response_header(&resp, "Content-Length"), "11") == 0);
-	CHECK(http_response_header(&resp, "x-missing") == NULL);
+	REQUIRE(get(c, "/hello", &resp) == 0);
+	REQUIRE(resp.status == 200);
+	REQUIRE(resp.body_len == 11 && strcmp(resp.body, "hello world") == 0);
+	REQUIRE(strcmp(http_response_header(&resp, "etag"), "\"abc123\"") == 0);
+	REQUIRE(strcmp(http_response_header(&resp, "X-AMZ-META-FOO"), "bar") == 0);
+	REQUIRE(strcmp(http_response_header(&resp, "Content-Length"), "11") == 0);
+	REQUIRE(http_response_header(&resp, "x-missing") == NULL);
 	http_response_cleanup(&resp);
-	CHECK(resp.body == NULL && resp.header_count == 0);
+	REQUIRE(resp.body == NULL && resp.header_count == 0);
 }
 
 /* A 2xx body goes to the fd at the offset; an error body still goes to memory. */
@@ -320,14 +313,14 @@ static void test_get_fd(struct http_client *c)
 	http_request_init(&req, "GET", url);
 	req.resp_fd = fd;
 	req.resp_offset = 100;
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 200);
-	CHECK(resp.fd_bytes == n);
-	CHECK(resp.body_len == 0);
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 200);
+	REQUIRE(resp.fd_bytes == n);
+	REQUIRE(resp.body_len == 0);
 	back = malloc(n);
-	CHECK(pread(fd, back, n, 100) == (ssize_t)n);
+	REQUIRE(pread(fd, back, n, 100) == (ssize_t)n);
 	for (i = 0; i < n; i++)
-		CHECK(back[i] == pattern(i));
+		REQUIRE(back[i] == pattern(i));
 	free(back);
 	http_response_cleanup(&resp);
 
@@ -335,10 +328,10 @@ static void test_get_fd(struct http_client *c)
 	snprintf(url, sizeof(url), "%s/status/404", base_url);
 	http_request_init(&req, "GET", url);
 	req.resp_fd = fd;
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 404);
-	CHECK(resp.fd_bytes == 0);
-	CHECK(resp.body && strstr(resp.body, "NoSuchKey"));
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 404);
+	REQUIRE(resp.fd_bytes == 0);
+	REQUIRE(resp.body && strstr(resp.body, "NoSuchKey"));
 	http_response_cleanup(&resp);
 
 	/* Pinned to a version: another ETag is refused before its body lands. */
@@ -350,14 +343,14 @@ static void test_get_fd(struct http_client *c)
 		http_request_init(&req, "GET", url);
 		req.resp_fd = pinned;
 		req.only_etag = "not-abc123";
-		CHECK(http_perform(c, &req, &resp) == -ESTALE);
-		CHECK(fstat(pinned, &st) == 0 && st.st_size == 0);
+		REQUIRE(http_perform(c, &req, &resp) == -ESTALE);
+		REQUIRE(fstat(pinned, &st) == 0 && st.st_size == 0);
 		http_response_cleanup(&resp);
 		http_request_init(&req, "GET", url);
 		req.resp_fd = pinned;
 		req.only_etag = "abc123";
-		CHECK(http_perform(c, &req, &resp) == 0);
-		CHECK(resp.fd_bytes == 11);
+		REQUIRE(http_perform(c, &req, &resp) == 0);
+		REQUIRE(resp.fd_bytes == 11);
 		http_response_cleanup(&resp);
 		close(pinned);
 	}
@@ -376,31 +369,31 @@ static void test_put_fd_range(struct http_client *c)
 
 	for (i = 0; i < total; i++)
 		data[i] = pattern(i);
-	CHECK(pwrite(fd, data, total, 0) == (ssize_t)total);
+	REQUIRE(pwrite(fd, data, total, 0) == (ssize_t)total);
 	snprintf(url, sizeof(url), "%s/echo", base_url);
 	http_request_init(&req, "PUT", url);
 	req.body_fd = fd;
 	req.body_offset = (off_t)off;
 	req.body_size = n;
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 200); /* 400 if the server saw no Content-Length */
-	CHECK(strcmp(http_response_header(&resp, "x-method"), "PUT") == 0);
-	CHECK(resp.body_len == n);
-	CHECK(memcmp(resp.body, data + off, n) == 0);
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 200); /* 400 if the server saw no Content-Length */
+	REQUIRE(strcmp(http_response_header(&resp, "x-method"), "PUT") == 0);
+	REQUIRE(resp.body_len == n);
+	REQUIRE(memcmp(resp.body, data + off, n) == 0);
 	http_response_cleanup(&resp);
 
 	/* An empty PUT still carries Content-Length: 0. */
 	http_request_init(&req, "PUT", url);
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 200 && resp.body_len == 0);
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 200 && resp.body_len == 0);
 	http_response_cleanup(&resp);
 
 	/* A POST from memory. */
 	http_request_init(&req, "POST", url);
 	req.body = "a=1&b=2";
 	req.body_size = 7;
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 200 && resp.body_len == 7 && strcmp(resp.body, "a=1&b=2") == 0);
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 200 && resp.body_len == 7 && strcmp(resp.body, "a=1&b=2") == 0);
 	http_response_cleanup(&resp);
 
 	/* An fd shorter than body_size fails rather than send a short body. */
@@ -408,7 +401,7 @@ static void test_put_fd_range(struct http_client *c)
 	req.body_fd = fd;
 	req.body_offset = (off_t)(total - 10);
 	req.body_size = 100;
-	CHECK(http_perform(c, &req, &resp) == -EIO);
+	REQUIRE(http_perform(c, &req, &resp) == -EIO);
 	http_response_cleanup(&resp);
 	free(data);
 	close(fd);
@@ -424,21 +417,21 @@ static void test_cap(struct http_client *c)
 	snprintf(url, sizeof(url), "%s/big/300000", base_url);
 	http_request_init(&req, "GET", url);
 	req.max_body = 100000;
-	CHECK(http_perform(c, &req, &resp) == -EFBIG);
-	CHECK(strstr(resp.error, "cap") != NULL);
+	REQUIRE(http_perform(c, &req, &resp) == -EFBIG);
+	REQUIRE(strstr(resp.error, "cap") != NULL);
 	http_response_cleanup(&resp);
 
 	/* Exactly at the cap is fine. */
 	req.max_body = 300000;
-	CHECK(http_perform(c, &req, &resp) == 0 && resp.body_len == 300000);
+	REQUIRE(http_perform(c, &req, &resp) == 0 && resp.body_len == 300000);
 	http_response_cleanup(&resp);
 
 	/* An error body over the cap is truncated; the status survives. */
 	snprintf(url, sizeof(url), "%s/error/big", base_url);
 	http_request_init(&req, "GET", url);
 	req.max_body = 1000;
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 500 && resp.body_len == 1000 && resp.body_truncated);
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 500 && resp.body_len == 1000 && resp.body_truncated);
 	http_response_cleanup(&resp);
 }
 
@@ -453,10 +446,10 @@ static void test_deadline(struct http_client *c)
 	snprintf(url, sizeof(url), "%s/hang", base_url);
 	http_request_init(&req, "GET", url);
 	req.timeout_ms = 1000;
-	CHECK(http_perform(c, &req, &resp) == -ETIMEDOUT);
+	REQUIRE(http_perform(c, &req, &resp) == -ETIMEDOUT);
 	dt = now_s() - t0;
-	CHECK(dt >= 0.9 && dt < 5);
-	CHECK(strstr(resp.error, "timed out") != NULL);
+	REQUIRE(dt >= 0.9 && dt < 5);
+	REQUIRE(strstr(resp.error, "timed out") != NULL);
 	http_response_cleanup(&resp);
 }
 
@@ -471,16 +464,16 @@ static void test_refused(struct http_client *c)
 	close(fd); /* nothing listens there any more */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
 	http_request_init(&req, "GET", url);
-	CHECK(http_perform(c, &req, &resp) == -EHOSTUNREACH);
-	CHECK(resp.error[0] != '\0');
+	REQUIRE(http_perform(c, &req, &resp) == -EHOSTUNREACH);
+	REQUIRE(resp.error[0] != '\0');
 	http_response_cleanup(&resp);
 
 	http_request_init(&req, "GET", "http://no-such-host.invalid/x");
-	CHECK(http_perform(c, &req, &resp) == -EHOSTUNREACH);
+	REQUIRE(http_perform(c, &req, &resp) == -EHOSTUNREACH);
 	http_response_cleanup(&resp);
 
 	http_request_init(&req, "GET", "ftp://127.0.0.1/x");
-	CHECK(http_perform(c, &req, &resp) == -EINVAL);
+	REQUIRE(http_perform(c, &req, &resp) == -EINVAL);
 	http_response_cleanup(&resp);
 }
 
@@ -489,10 +482,10 @@ static void test_reset(struct http_client *c)
 {
 	struct http_response resp = { 0 };
 
-	CHECK(get(c, "/reset", &resp) == -ECONNRESET);
+	REQUIRE(get(c, "/reset", &resp) == -ECONNRESET);
 	http_response_cleanup(&resp);
 	/* The client is still usable afterwards. */
-	CHECK(get(c, "/hello", &resp) == 0 && resp.status == 200);
+	REQUIRE(get(c, "/hello", &resp) == 0 && resp.status == 200);
 	http_response_cleanup(&resp);
 }
 
@@ -520,22 +513,22 @@ static void test_no_resend(struct http_client *c)
 
 	snprintf(url, sizeof(url), "%s/reset", base_url);
 	before = resets_seen(c); /* also leaves a kept-alive connection */
-	CHECK(get(c, "/reset", &resp) == -ECONNRESET);
+	REQUIRE(get(c, "/reset", &resp) == -ECONNRESET);
 	http_response_cleanup(&resp);
-	CHECK(resets_seen(c) == before + 2); /* libcurl's own resend, for a GET */
+	REQUIRE(resets_seen(c) == before + 2); /* libcurl's own resend, for a GET */
 
 	before = resets_seen(c);
 	http_request_init(&req, "PUT", url);
 	req.body = "x";
 	req.body_size = 1;
 	req.no_resend = true;
-	CHECK(http_perform(c, &req, &resp) == -ECONNRESET);
-	CHECK(strstr(resp.error, "not resent") != NULL);
+	REQUIRE(http_perform(c, &req, &resp) == -ECONNRESET);
+	REQUIRE(strstr(resp.error, "not resent") != NULL);
 	http_response_cleanup(&resp);
-	CHECK(resets_seen(c) == before + 1);
+	REQUIRE(resets_seen(c) == before + 1);
 
 	/* keep-alive still works for the requests that follow */
-	CHECK(get(c, "/hello", &resp) == 0 && resp.status == 200);
+	REQUIRE(get(c, "/hello", &resp) == 0 && resp.status == 200);
 	http_response_cleanup(&resp);
 }
 
@@ -551,7 +544,7 @@ static void test_bad_header(struct http_client *c)
 	http_request_init(&req, "GET", url);
 	req.headers = &h;
 	req.header_count = 1;
-	CHECK(http_perform(c, &req, &resp) == -EINVAL);
+	REQUIRE(http_perform(c, &req, &resp) == -EINVAL);
 	http_response_cleanup(&resp);
 }
 
@@ -564,24 +557,24 @@ static void test_keepalive(void)
 	char first[32] = "";
 	int i, before, after;
 
-	CHECK(c);
-	CHECK(get(c, "/stats", &resp) == 0);
+	REQUIRE(c);
+	REQUIRE(get(c, "/stats", &resp) == 0);
 	before = atoi(resp.body);
 	http_response_cleanup(&resp);
 	for (i = 0; i < 10; i++) {
-		CHECK(get(c, "/conn", &resp) == 0 && resp.status == 200);
+		REQUIRE(get(c, "/conn", &resp) == 0 && resp.status == 200);
 		if (i == 0)
 			snprintf(first, sizeof(first), "%s", resp.body);
-		CHECK(strcmp(first, resp.body) == 0);
+		REQUIRE(strcmp(first, resp.body) == 0);
 		http_response_cleanup(&resp);
 	}
-	CHECK(get(c, "/stats", &resp) == 0);
+	REQUIRE(get(c, "/stats", &resp) == 0);
 	after = atoi(resp.body);
 	http_response_cleanup(&resp);
-	CHECK(after == before); /* not one new connection on the server */
+	REQUIRE(after == before); /* not one new connection on the server */
 	http_client_stats(c, &st);
-	CHECK(st.connections == 1);
-	CHECK(st.requests == 12);
+	REQUIRE(st.connections == 1);
+	REQUIRE(st.requests == 12);
 	http_client_destroy(c);
 }
 
@@ -636,20 +629,20 @@ static void test_concurrent(void)
 	struct http_stats st;
 	int i;
 
-	CHECK(c);
+	REQUIRE(c);
 	for (i = 0; i < 8; i++) {
 		w[i] = (struct worker){ .c = c, .id = i };
-		CHECK(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+		REQUIRE(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
 	}
 	for (i = 0; i < 8; i++) {
 		pthread_join(th[i], NULL);
-		CHECK(w[i].failures == 0);
+		REQUIRE(w[i].failures == 0);
 	}
 	http_client_stats(c, &st);
-	CHECK(st.requests == 8 * 50);
-	CHECK(st.transport_errors == 0);
+	REQUIRE(st.requests == 8 * 50);
+	REQUIRE(st.transport_errors == 0);
 	/* Handles go back to the pool, so connections are reused across threads. */
-	CHECK(st.connections <= 16);
+	REQUIRE(st.connections <= 16);
 	http_client_destroy(c);
 }
 
@@ -677,17 +670,17 @@ static void test_tls(void)
 		fprintf(stderr, "skip: no openssl tool for the TLS test\n");
 		return;
 	}
-	CHECK(mkdtemp(dir));
+	REQUIRE(mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd),
 		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
 		 " -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
 		 " -days 1 -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
 		 dir, dir);
-	CHECK(run(cmd));
+	REQUIRE(run(cmd));
 	fd = listen_loopback(&port);
 	close(fd);
 	pid = fork();
-	CHECK(pid >= 0);
+	REQUIRE(pid >= 0);
 	if (pid == 0) {
 		char accept_arg[32], cert[128], key[128];
 		int devnull = open("/dev/null", O_RDWR);
@@ -705,7 +698,7 @@ static void test_tls(void)
 	}
 	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
 	c = http_client_create(NULL);
-	CHECK(c);
+	REQUIRE(c);
 	/* Wait for s_server to listen: refused until then. */
 	for (i = 0; i < 100; i++) {
 		http_request_init(&req, "GET", url);
@@ -716,18 +709,18 @@ static void test_tls(void)
 		usleep(50000);
 	}
 	http_request_init(&req, "GET", url);
-	CHECK(http_perform(c, &req, &resp) == -EACCES);
-	CHECK(strstr(resp.error, "TLS verification failed") != NULL);
+	REQUIRE(http_perform(c, &req, &resp) == -EACCES);
+	REQUIRE(strstr(resp.error, "TLS verification failed") != NULL);
 	http_response_cleanup(&resp);
 	http_client_destroy(c);
 
 	snprintf(ca, sizeof(ca), "%s/cert.pem", dir);
 	cfg.ca_file = ca;
 	c = http_client_create(&cfg);
-	CHECK(c);
+	REQUIRE(c);
 	http_request_init(&req, "GET", url);
-	CHECK(http_perform(c, &req, &resp) == 0);
-	CHECK(resp.status == 200);
+	REQUIRE(http_perform(c, &req, &resp) == 0);
+	REQUIRE(resp.status == 200);
 	http_response_cleanup(&resp);
 	http_client_destroy(c);
 
@@ -746,7 +739,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	start_server(); /* before any thread exists in this process */
 	c = http_client_create(&cfg);
-	CHECK(c);
+	REQUIRE(c);
 	test_get_memory(c);
 	test_get_fd(c);
 	test_put_fd_range(c);
